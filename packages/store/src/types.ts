@@ -1,0 +1,76 @@
+/** A full object ID: 64 lowercase hex digits, the SHA-256 of the object's stored bytes. */
+export type ObjectId = string;
+
+/**
+ * What an object is. `chunk`: raw file bytes. `file`: a manifest listing a
+ * file's chunks. `tree`: a directory listing. `record`: an opaque value from
+ * an upper layer, with the IDs it links to (so gc can follow them).
+ */
+export type ObjectType = 'chunk' | 'file' | 'tree' | 'record';
+
+export interface ObjectStat {
+  id: ObjectId;
+  type: ObjectType;
+  /** Logical size: a file's or tree's content bytes, a chunk's or record's encoded bytes. */
+  size: number;
+}
+
+export interface TreeEntry {
+  name: string;
+  kind: 'file' | 'tree' | 'link';
+  /** Object ID for files and trees; the link target for links. */
+  id: ObjectId;
+  size: number;
+  exec: boolean;
+}
+
+export interface StoreStats {
+  /** Sum of the sizes of every distinct file stored. */
+  logicalBytes: number;
+  /** Sum of the blob bytes held in packs (live or not). */
+  storedBytes: number;
+  /** Bytes of the pack files on disk, trailers included. */
+  packBytes: number;
+  packs: number;
+  chunks: number;
+  files: number;
+  trees: number;
+  records: number;
+  dedupRatio: number;
+}
+
+export interface VerifyProblem {
+  /** The pack file, object or ref the problem was found in. */
+  where: string;
+  message: string;
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  packsChecked: number;
+  objectsChecked: number;
+  bytesRead: number;
+  problems: VerifyProblem[];
+}
+
+export interface GcReport {
+  dryRun: boolean;
+  /** Objects reachable from refs. */
+  liveObjects: number;
+  deadObjects: number;
+  /** Pack bytes that were (or, dry run, would be) freed on disk. */
+  bytesFreed: number;
+  packsDeleted: number;
+  packsRewritten: number;
+}
+
+export interface RepairReport {
+  packsRead: number;
+  objectsIndexed: number;
+  packsSkipped: string[];
+}
+
+export interface PutOptions {
+  /** Called with the bytes consumed so far, for progress bars. */
+  onProgress?: (bytes: number) => void;
+}
