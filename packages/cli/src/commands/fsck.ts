@@ -1,0 +1,34 @@
+import type { CommandModule } from 'yargs';
+import { withStore, type GlobalArgs } from '../context.js';
+import { ExitCode, EXIT } from '../errors.js';
+import { formatBytes, info, printJson } from '../output.js';
+
+interface Args extends GlobalArgs {
+  'read-data'?: boolean;
+  repair?: boolean;
+}
+
+export const fsckCommand: CommandModule<GlobalArgs, Args> = {
+  command: 'fsck',
+  describe: 'Check the store; --repair rebuilds the index from the packs',
+  builder: (y) =>
+    y
+      .option('read-data', { type: 'boolean', describe: 'also re-hash every object against its ID' })
+      .option('repair', { type: 'boolean', describe: 'rebuild the index from the pack files first' }),
+  handler: async (args) => {
+    const { repair, report } = await withStore(args, async (store) => {
+      const repair = args.repair ? await store.repair() : undefined;
+      return { repair, report: await store.verify({ readData: args['read-data'] }) };
+    });
+    if (args.json) printJson({ repair, ...report });
+    else {
+      if (repair) {
+        info(args, `Rebuilt the index: ${repair.objectsIndexed} objects from ${repair.packsRead} packs.`);
+        for (const s of repair.packsSkipped) info(args, `skipped damaged pack ${s}`);
+      }
+      for (const p of report.problems) process.stdout.write(`${p.where}: ${p.message}\n`);
+      info(args, `${report.ok ? 'ok' : 'FAILED'}: ${report.packsChecked} packs, ${report.objectsChecked} objects, ${formatBytes(report.bytesRead)} read, ${report.problems.length} problems`);
+    }
+    if (!report.ok) throw new ExitCode(EXIT.failed);
+  },
+};

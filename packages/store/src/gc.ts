@@ -1,0 +1,101 @@
+import { unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { CairnError } from './errors.js';
+import { decodeLocation, encodeLocation, locationOf, type Location } from './index-db.js';
+import { PackWriter, TARGET_PACK_SIZE } from './pack/writer.js';
+import { listPackFiles } from './packfiles.js';
+import { markReachable } from './reachable.js';
+import { syncDir } from './fsutil.js';
+import type { Store } from './store.js';
+import type { GcReport } from './types.js';
+
+/** A pack whose dead bytes pass this share is rewritten; below it, kept as is. */
+const REWRITE_DEAD_SHARE = 0.2;
+
+/**
+ * Mark from refs, then sweep: packs with no live blob are deleted, packs
+ * that are mostly dead are rewritten. Order keeps every reachable object
+ * readable at every moment: new packs sealed, then the index batch, then
+ * the old packs unlinked.
+ */
+export async function collectGarbage(store: Store, opts: { dryRun?: boolean }): Promise<GcReport> {
+  const missing: string[] = [];
+  const live = await markReachable(store, (id, from) => missing.push(`${from} -> ${id.slice(0, 12)}`));
+  if (missing.length > 0) {
+    throw new CairnError('CORRUPT', `gc refused: ${missing.length} reachable objects are missing (${missing[0]})`, { hint: 'run cairn fsck' });
+  }
+  const byPack = new Map<string, { live: Array<[string, Location]>; dead: Array<[string, Location]>; deadBytes: number; bytes: number }>();
+  for await (const [id, value] of store.index.obj.iterator()) {
+    const loc = decodeLocation(value);
+    let p = byPack.get(loc.packId);
+    if (!p) byPack.set(loc.packId, (p = { live: [], dead: [], deadBytes: 0, bytes: 0 }));
+    p.bytes += loc.length;
+    if (live.has(id)) p.live.push([id, loc]);
+    else {
+      p.dead.push([id, loc]);
+      p.deadBytes += loc.length;
+    }
+  }
+  const files = await listPackFiles(store.packsDir);
+  const report: GcReport = { dryRun: !!opts.dryRun, liveObjects: live.size, deadObjects: 0, bytesFreed: 0, packsDeleted: 0, packsRewritten: 0 };
+  const toDelete: typeof files = [];
+  const toRewrite: Array<Array<[string, Location]>> = [];
+  const deadIds: string[] = [];
+  for (const f of files) {
+    const p = byPack.get(f.packId);
+    if (!p || p.live.length === 0) {
+      // No indexed live blob: all of it goes (this also clears packs orphaned by a killed gc).
+      toDelete.push(f);
+    } else if (p.deadBytes > REWRITE_DEAD_SHARE * p.bytes) {
+      toDelete.push(f);
+      toRewrite.push(p.live);
+    } else continue;
+    if (p) {
+      report.deadObjects += p.dead.length;
+      for (const [id] of p.dead) deadIds.push(id);
+    }
+  }
+  const freedBefore = toDelete.reduce((n, f) => n + f.size, 0);
+  if (opts.dryRun) {
+    const liveMoved = toRewrite.flat().reduce((n, [, l]) => n + l.length, 0);
+    report.bytesFreed = Math.max(0, freedBefore - liveMoved);
+    report.packsDeleted = toDelete.length;
+    report.packsRewritten = toRewrite.length;
+    return report;
+  }
+
+  let written = 0;
+  const moved = new Map<string, Location>();
+  let writer: PackWriter | undefined;
+  try {
+    for (const blobs of toRewrite) {
+      for (const [id, loc] of blobs) {
+        const data = await store.readBlob(id, loc);
+        if (writer && writer.size + data.length > TARGET_PACK_SIZE) {
+          written += (await writer.seal()).bytes;
+          writer = undefined;
+        }
+        writer ??= new PackWriter(store.packsDir);
+        moved.set(id, locationOf(writer.packId, await writer.add(Buffer.from(id, 'hex'), loc.type, data, loc.size)));
+      }
+    }
+    if (writer) written += (await writer.seal()).bytes;
+  } catch (err) {
+    await writer?.abort();
+    throw err;
+  }
+  const batch = store.index.obj.batch();
+  for (const [id, loc] of moved) batch.put(id, encodeLocation(loc));
+  for (const id of deadIds) batch.del(id);
+  await batch.write({ sync: true });
+  const dirs = new Set<string>();
+  for (const f of toDelete) {
+    await unlink(f.path).catch(() => {});
+    dirs.add(dirname(f.path));
+  }
+  for (const d of dirs) await syncDir(d);
+  report.bytesFreed = Math.max(0, freedBefore - written);
+  report.packsDeleted = toDelete.length;
+  report.packsRewritten = toRewrite.length;
+  return report;
+}

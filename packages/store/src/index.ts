@@ -1,0 +1,11 @@
+/**
+ * @cairn/store: a content-addressed store for large files with chunk-level
+ * deduplication, pack files and a LevelDB index. Knows nothing of
+ * experiments; upper layers keep their state in records and refs.
+ */
+export { Store, type OpenOptions, type KvCache } from './store.js';
+export { CairnError, isCairnError, type CairnErrorCode } from './errors.js';
+export { encodeCanonical, sha256 } from './codec.js';
+export { checkRefName } from './refs.js';
+export type { FileManifest } from './objects.js';
+export * from './types.js';

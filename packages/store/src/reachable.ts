@@ -1,0 +1,35 @@
+import type { Store } from './store.js';
+import type { ObjectId } from './types.js';
+
+/**
+ * Marks every object reachable from the refs: records lead to their links,
+ * trees to their entries, files to their chunks. Missing objects are
+ * reported through `onMissing` with the path that led to them.
+ */
+export async function markReachable(store: Store, onMissing: (id: ObjectId, from: string) => void): Promise<Set<ObjectId>> {
+  const marked = new Set<ObjectId>();
+  const stack: Array<{ id: ObjectId; from: string }> = (await store.refs.list()).map((r) => ({ id: r.id, from: `ref ${r.name}` }));
+  while (stack.length > 0) {
+    const { id, from } = stack.pop()!;
+    if (marked.has(id)) continue;
+    const loc = await store.index.get(id);
+    if (!loc) {
+      onMissing(id, from);
+      continue;
+    }
+    marked.add(id);
+    const here = `${loc.type} ${id.slice(0, 12)}`;
+    if (loc.type === 'record') for (const l of (await store.getRecord(id)).links) stack.push({ id: l, from: here });
+    else if (loc.type === 'tree') {
+      for (const e of await store.readTree(id)) if (e.kind !== 'link') stack.push({ id: e.id, from: here });
+    } else if (loc.type === 'file') {
+      // Chunks are only marked, never opened: they lead nowhere.
+      for (const c of (await store.readManifest(id)).chunks) {
+        if (marked.has(c.id)) continue;
+        if (await store.index.get(c.id)) marked.add(c.id);
+        else onMissing(c.id, here);
+      }
+    }
+  }
+  return marked;
+}

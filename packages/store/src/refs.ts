@@ -1,0 +1,121 @@
+import { readFile, readdir, unlink, rmdir } from 'node:fs/promises';
+import { join, dirname } from 'node:path';
+import { CairnError } from './errors.js';
+import { mkdirDurable, syncDir, writeFileAtomic } from './fsutil.js';
+import type { ObjectId } from './types.js';
+
+const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+const ID = /^[0-9a-f]{64}$/;
+
+export function checkRefName(name: string): void {
+  const parts = name.split('/');
+  if (!name || parts.some((p) => !SEGMENT.test(p) || p.includes('.tmp-'))) {
+    throw new CairnError('BAD_INPUT', `invalid ref name '${name}'`, {
+      hint: "use letters, digits, '.', '_' and '-', with '/' between parts",
+    });
+  }
+}
+
+/**
+ * Refs: named pointers to object IDs, one small file each under refs/.
+ * They are the only mutable state of a store. Compare-and-swap is safe
+ * because callers hold the store lock for the whole read-compare-write.
+ */
+export class Refs {
+  constructor(private readonly dir: string) {}
+
+  private path(name: string): string {
+    checkRefName(name);
+    return join(this.dir, ...name.split('/'));
+  }
+
+  async get(name: string): Promise<ObjectId | null> {
+    let text: string;
+    try {
+      text = await readFile(this.path(name), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+      throw err;
+    }
+    const id = text.trim();
+    if (!ID.test(id)) throw new CairnError('CORRUPT', `ref '${name}' is damaged (not an object ID)`, { hint: 'run cairn fsck' });
+    return id;
+  }
+
+  private async check(name: string, expected: ObjectId | null | undefined): Promise<void> {
+    if (expected === undefined) return;
+    const current = await this.get(name);
+    if (current !== expected) {
+      throw new CairnError('CONFLICT', `ref '${name}' changed underneath (expected ${expected?.slice(0, 7) ?? 'none'}, found ${current?.slice(0, 7) ?? 'none'})`);
+    }
+  }
+
+  /** Points `name` at `id`. `expected`: undefined = unconditional, null = must not exist, an ID = must be current. */
+  async set(name: string, id: ObjectId, expected?: ObjectId | null): Promise<void> {
+    if (!ID.test(id)) throw new CairnError('BAD_INPUT', `not a full object ID: '${id}'`);
+    const path = this.path(name);
+    await this.check(name, expected);
+    await mkdirDurable(dirname(path));
+    await writeFileAtomic(path, `${id}\n`);
+  }
+
+  async delete(name: string, expected?: ObjectId | null): Promise<void> {
+    const path = this.path(name);
+    await this.check(name, expected);
+    try {
+      await unlink(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new CairnError('NOT_FOUND', `no ref '${name}'`);
+      throw err;
+    }
+    await syncDir(dirname(path));
+    // Empty namespace folders are removed so list() stays cheap.
+    for (let d = dirname(path); d !== this.dir; d = dirname(d)) {
+      try {
+        await rmdir(d);
+      } catch {
+        break;
+      }
+    }
+  }
+
+  async list(prefix = ''): Promise<Array<{ name: string; id: ObjectId }>> {
+    const out: Array<{ name: string; id: ObjectId }> = [];
+    const walk = async (dir: string, base: string) => {
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw err;
+      }
+      for (const e of entries) {
+        const name = base ? `${base}/${e.name}` : e.name;
+        if (e.isDirectory()) await walk(join(dir, e.name), name);
+        else if (e.isFile() && !e.name.includes('.tmp-') && name.startsWith(prefix)) {
+          const id = await this.get(name);
+          if (id) out.push({ name, id });
+        }
+      }
+    };
+    await walk(this.dir, '');
+    return out.sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  /** Leftover temp files from a killed writer; safe to remove while holding the lock. */
+  async cleanTemp(): Promise<void> {
+    const walk = async (dir: string) => {
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of entries) {
+        if (e.isDirectory()) await walk(join(dir, e.name));
+        else if (e.name.includes('.tmp-')) await unlink(join(dir, e.name)).catch(() => {});
+      }
+    };
+    await walk(this.dir);
+  }
+}

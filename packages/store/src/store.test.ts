@@ -1,0 +1,252 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile, readFile, mkdir, rm, readdir, open, stat, chmod, symlink, readlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { Store, encodeCanonical, sha256, isCairnError } from './index.js';
+import { listPackFiles } from './packfiles.js';
+
+async function freshStore(): Promise<{ dir: string; work: string }> {
+  const work = await mkdtemp(join(tmpdir(), 'cairn-store-'));
+  const dir = join(work, 'store');
+  await Store.init(dir);
+  return { dir, work };
+}
+
+test('a file goes in and comes back bit for bit, with its exec bit', async () => {
+  const { dir, work } = await freshStore();
+  const src = join(work, 'model.bin');
+  const data = randomBytes(9 * 1024 * 1024 + 17);
+  await writeFile(src, data);
+  await chmod(src, 0o755);
+  const id = await Store.with(dir, (s) => s.putPath(src));
+  assert.match(id, /^[0-9a-f]{64}$/);
+  await Store.with(dir, async (s) => {
+    await s.getToPath(id, join(work, 'out.bin'));
+    assert.deepEqual(await readFile(join(work, 'out.bin')), data);
+    assert.equal((await stat(join(work, 'out.bin'))).mode & 0o111, 0o111);
+    assert.deepEqual(await s.getBuffer(id), data);
+    assert.deepEqual(await s.stat(id), { id, type: 'file', size: data.length });
+  });
+});
+
+test('storing the same content twice adds no bytes', async () => {
+  const { dir, work } = await freshStore();
+  const data = randomBytes(5 * 1024 * 1024);
+  await writeFile(join(work, 'a'), data);
+  await writeFile(join(work, 'b'), data);
+  await Store.with(dir, async (s) => {
+    const a = await s.putPath(join(work, 'a'));
+    const before = await s.stats();
+    const b = await s.putPath(join(work, 'b'));
+    const after = await s.stats();
+    assert.equal(a, b);
+    assert.equal(after.storedBytes, before.storedBytes);
+    assert.equal(after.packs, before.packs);
+  });
+});
+
+test('folders round-trip, and restoring makes the folder equal the tree', async () => {
+  const { dir, work } = await freshStore();
+  const src = join(work, 'logs');
+  await mkdir(join(src, 'sub'), { recursive: true });
+  await writeFile(join(src, 'a.txt'), 'alpha');
+  await writeFile(join(src, 'sub', 'b.txt'), 'beta');
+  await writeFile(join(src, 'empty'), '');
+  await symlink('a.txt', join(src, 'link'));
+  const id = await Store.with(dir, (s) => s.putPath(src));
+  const dest = join(work, 'restored');
+  await mkdir(dest);
+  await writeFile(join(dest, 'stale'), 'x');
+  await Store.with(dir, (s) => s.getToPath(id, dest));
+  assert.deepEqual((await readdir(dest)).sort(), ['a.txt', 'empty', 'link', 'sub']);
+  assert.equal(await readFile(join(dest, 'sub', 'b.txt'), 'utf8'), 'beta');
+  assert.equal(await readlink(join(dest, 'link')), 'a.txt');
+  const tree = await Store.with(dir, (s) => s.readTree(id));
+  assert.deepEqual(tree.map((e) => e.name), ['a.txt', 'empty', 'link', 'sub']);
+});
+
+test('buffers and streams are stored as files', async () => {
+  const { dir } = await freshStore();
+  await Store.with(dir, async (s) => {
+    const data = randomBytes(3 * 1024 * 1024);
+    const a = await s.putBuffer(data);
+    const { Readable } = await import('node:stream');
+    const b = await s.putStream(Readable.from([data.subarray(0, 1000), data.subarray(1000)]));
+    assert.equal(a, b);
+    assert.deepEqual(await s.getBuffer(a), data);
+    assert.equal((await s.getBuffer(await s.putBuffer(Buffer.alloc(0)))).length, 0);
+  });
+});
+
+test('equal records get equal IDs whatever their key order', async () => {
+  assert.deepEqual(encodeCanonical({ x: 1, y: { b: 2, a: [1, 'z'] } }), encodeCanonical({ y: { a: [1, 'z'], b: 2 }, x: 1 }));
+  const { dir } = await freshStore();
+  await Store.with(dir, async (s) => {
+    const a = await s.putRecord({ lr: 0.1, name: 'x' });
+    const b = await s.putRecord({ name: 'x', lr: 0.1 });
+    assert.equal(a, b);
+    assert.deepEqual((await s.getRecord(a)).body, { lr: 0.1, name: 'x' });
+    await assert.rejects(s.putRecord({}, ['0'.repeat(64)]), (e) => isCairnError(e, 'NOT_FOUND'));
+  });
+});
+
+test('object IDs are the SHA-256 of the stored bytes', async () => {
+  const { dir } = await freshStore();
+  await Store.with(dir, async (s) => {
+    const body = { hello: 'world' };
+    const id = await s.putRecord(body);
+    assert.equal(id, sha256(encodeCanonical({ v: 1, body, links: [] })).toString('hex'));
+  });
+});
+
+test('prefixes resolve when unique, and fail clearly otherwise', async () => {
+  const { dir } = await freshStore();
+  await Store.with(dir, async (s) => {
+    const ids: string[] = [];
+    for (let i = 0; i < 300; i++) ids.push(await s.putRecord({ i }));
+    assert.equal(await s.resolve(ids[0].slice(0, 12)), ids[0]);
+    assert.equal(await s.resolve(ids[0].toUpperCase()), ids[0]);
+    await assert.rejects(s.resolve('zzzz'), (e) => isCairnError(e, 'BAD_INPUT'));
+    await assert.rejects(s.resolve('abc'), (e) => isCairnError(e, 'BAD_INPUT'));
+    const absent = ['0000', '1111', 'ffff', 'abcd'].find((p) => !ids.some((id) => id.startsWith(p)))!;
+    await assert.rejects(s.resolve(absent), (e) => isCairnError(e, 'NOT_FOUND'));
+    // Add records until two share 4 hex digits (a birthday collision comes within a few hundred).
+    const byPrefix = new Map(ids.map((id) => [id.slice(0, 4), id]));
+    let shared: string | undefined;
+    for (let i = 300; !shared && i < 20_000; i++) {
+      const id = await s.putRecord({ i });
+      if (byPrefix.has(id.slice(0, 4))) shared = id.slice(0, 4);
+      byPrefix.set(id.slice(0, 4), id);
+    }
+    assert.ok(shared);
+    await assert.rejects(s.resolve(shared), (e) => isCairnError(e, 'AMBIGUOUS'));
+  });
+});
+
+test('refs compare-and-swap', async () => {
+  const { dir } = await freshStore();
+  await Store.with(dir, async (s) => {
+    const a = await s.putRecord({ a: 1 });
+    const b = await s.putRecord({ b: 1 });
+    await s.refs.set('exp/one', a, null);
+    await assert.rejects(s.refs.set('exp/one', b, null), (e) => isCairnError(e, 'CONFLICT'));
+    await assert.rejects(s.refs.set('exp/one', b, b), (e) => isCairnError(e, 'CONFLICT'));
+    await s.refs.set('exp/one', b, a);
+    assert.equal(await s.refs.get('exp/one'), b);
+    assert.deepEqual(await s.refs.list('exp/'), [{ name: 'exp/one', id: b }]);
+    await assert.rejects(s.refs.set('../evil', a), (e) => isCairnError(e, 'BAD_INPUT'));
+    await s.refs.delete('exp/one', b);
+    assert.equal(await s.refs.get('exp/one'), null);
+  });
+});
+
+test('a second process waits for the lock, then fails with LOCKED', async () => {
+  const { dir } = await freshStore();
+  const s = await Store.open(dir);
+  try {
+    const script = `import('${new URL('./index.js', import.meta.url).href}').then(async ({ Store }) => {
+      try { await Store.open(process.argv[1], { lockTimeoutMs: 300 }); console.log('opened'); }
+      catch (e) { console.log(e.code); }
+    })`;
+    const out = await new Promise<string>((resolve) => {
+      const child = spawn(process.execPath, ['-e', script, dir]);
+      let text = '';
+      child.stdout.on('data', (d) => (text += d));
+      child.on('close', () => resolve(text.trim()));
+    });
+    assert.equal(out, 'LOCKED');
+  } finally {
+    await s.close();
+  }
+  await Store.with(dir, async () => {}, { lockTimeoutMs: 1000 });
+});
+
+test('verify finds a single flipped byte anywhere in a pack', async () => {
+  const { dir, work } = await freshStore();
+  await writeFile(join(work, 'f'), randomBytes(2 * 1024 * 1024));
+  const id = await Store.with(dir, (s) => s.putPath(join(work, 'f')));
+  await Store.with(dir, (s) => s.refs.set('keep', id));
+  const [pack] = await listPackFiles(join(dir, 'packs'));
+  assert.equal((await Store.with(dir, (s) => s.verify())).ok, true);
+  for (let i = 0; i < 12; i++) {
+    const offset = i === 0 ? 0 : i === 1 ? pack.size - 1 : Math.floor(Math.random() * pack.size);
+    const fh = await open(pack.path, 'r+');
+    const b = Buffer.alloc(1);
+    await fh.read(b, 0, 1, offset);
+    const flipped = Buffer.from([b[0] ^ 0x01]);
+    await fh.write(flipped, 0, 1, offset);
+    const report = await Store.with(dir, (s) => s.verify({ readData: true }));
+    await fh.write(b, 0, 1, offset);
+    await fh.close();
+    assert.equal(report.ok, false, `flip at ${offset} of ${pack.size} not detected`);
+  }
+  assert.equal((await Store.with(dir, (s) => s.verify({ readData: true }))).ok, true);
+});
+
+test('a deleted index is rebuilt from the packs and every object reads again', async () => {
+  const { dir, work } = await freshStore();
+  const data = randomBytes(3 * 1024 * 1024);
+  await writeFile(join(work, 'f'), data);
+  const id = await Store.with(dir, async (s) => {
+    const id = await s.putPath(join(work, 'f'));
+    await s.refs.set('keep', id);
+    return id;
+  });
+  await rm(join(dir, 'index'), { recursive: true });
+  await Store.with(dir, async (s) => {
+    assert.deepEqual(await s.getBuffer(id), data);
+    assert.equal((await s.verify({ readData: true })).ok, true);
+  });
+  // Explicit repair on a live index gives the same result.
+  await Store.with(dir, async (s) => {
+    const r = await s.repair();
+    assert.ok(r.objectsIndexed >= 2);
+    assert.deepEqual(await s.getBuffer(id), data);
+  });
+});
+
+test('gc deletes what no ref reaches and keeps what one does', async () => {
+  const { dir, work } = await freshStore();
+  const keep = randomBytes(2 * 1024 * 1024);
+  const drop = randomBytes(4 * 1024 * 1024);
+  await writeFile(join(work, 'keep'), keep);
+  await writeFile(join(work, 'drop'), drop);
+  await Store.with(dir, async (s) => {
+    const k = await s.putPath(join(work, 'keep'));
+    const d = await s.putPath(join(work, 'drop'));
+    const rec = await s.putRecord({ what: 'checkpoint' }, [k]);
+    await s.refs.set('exp/a', rec);
+    const dry = await s.gc({ dryRun: true });
+    assert.ok(dry.bytesFreed >= drop.length, `dry run frees ${dry.bytesFreed}`);
+    assert.equal(await s.has(d), true);
+    const before = await s.stats();
+    const r = await s.gc();
+    const after = await s.stats();
+    assert.ok(r.bytesFreed >= drop.length);
+    assert.ok(before.packBytes - after.packBytes >= drop.length);
+    assert.equal(await s.has(d), false);
+    assert.deepEqual(await s.getBuffer(k), keep);
+    assert.equal((await s.verify({ readData: true })).ok, true);
+  });
+});
+
+test('gc rewrites a mostly dead pack, keeping its live objects', async () => {
+  const { dir, work } = await freshStore();
+  const src = join(work, 'd');
+  await mkdir(src);
+  const small = randomBytes(300 * 1024);
+  await writeFile(join(src, 'small'), small);
+  await writeFile(join(src, 'big'), randomBytes(6 * 1024 * 1024));
+  await Store.with(dir, async (s) => {
+    await s.putPath(src); // one pack holding both files
+    const smallId = await s.putPath(join(src, 'small'));
+    await s.refs.set('keep', smallId);
+    const r = await s.gc();
+    assert.equal(r.packsRewritten, 1);
+    assert.deepEqual(await s.getBuffer(smallId), small);
+    assert.equal((await s.verify({ readData: true })).ok, true);
+  });
+});

@@ -1,0 +1,507 @@
+import { open, lstat, readdir, readlink, mkdir, rm, rename, symlink, chmod, readFile, writeFile, unlink, stat as fsStat, type FileHandle } from 'node:fs/promises';
+import { join, resolve as resolvePath, dirname } from 'node:path';
+import { Readable } from 'node:stream';
+import { Packr } from 'msgpackr';
+import { sha256 } from './codec.js';
+import { initChecksum, xxh64 } from './checksum.js';
+import { CairnError } from './errors.js';
+import { IndexDb, encodeLocation, decodeLocation, locationOf, type Location } from './index-db.js';
+import { PackWriter, packPath, TARGET_PACK_SIZE, type SealedPack } from './pack/writer.js';
+import { readExactly } from './pack/reader.js';
+import { Refs } from './refs.js';
+import { chunkFile, chunkStream } from './chunker/index.js';
+import { encodeFile, decodeFile, encodeTree, decodeTree, encodeRecord, decodeRecord, type FileManifest } from './objects.js';
+import { mkdirDurable, syncDir, tmpName } from './fsutil.js';
+import { rebuildIndex } from './repair.js';
+import { verifyStore } from './verify.js';
+import { collectGarbage } from './gc.js';
+import { computeStats } from './stats.js';
+import type { ObjectId, ObjectStat, ObjectType, TreeEntry, StoreStats, VerifyReport, GcReport, RepairReport, PutOptions } from './types.js';
+
+export const FORMAT_FILE = 'CAIRN';
+const FORMAT_TEXT = 'cairn store\nformat 1\n';
+const READ_AHEAD = 4;
+const kvPackr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true });
+
+export interface OpenOptions {
+  /** How long to wait for another process's lock (default: CAIRN_LOCK_TIMEOUT seconds, else 60 s). */
+  lockTimeoutMs?: number;
+}
+
+/** A namespaced cache in the index, owned by an upper layer; empty after an index rebuild. */
+export interface KvCache {
+  get<T>(key: string): Promise<T | undefined>;
+  put(key: string, value: unknown): Promise<void>;
+  del(key: string): Promise<void>;
+}
+
+function defaultLockTimeout(): number {
+  const env = Number(process.env.CAIRN_LOCK_TIMEOUT);
+  return Number.isFinite(env) && env >= 0 ? env * 1000 : 60_000;
+}
+
+const isHex = (s: string) => /^[0-9a-f]+$/.test(s);
+
+/**
+ * A content-addressed store in one folder. Open it, put files, folders,
+ * streams, buffers or records (each put returns an ID and is durable when
+ * it returns), read them back, name them with refs, verify, collect garbage.
+ * An open Store holds the folder's lock until close(): keep it open only as
+ * long as one operation needs it.
+ */
+export class Store {
+  readonly refs: Refs;
+  readonly packsDir: string;
+  private writer: PackWriter | undefined;
+  private pending = new Map<ObjectId, Location>();
+  private sealed: SealedPack[] = [];
+  private handles = new Map<string, Promise<FileHandle>>();
+  private closed = false;
+
+  private constructor(readonly dir: string, readonly index: IndexDb) {
+    this.refs = new Refs(join(dir, 'refs'));
+    this.packsDir = join(dir, 'packs');
+  }
+
+  /** Creates an empty store in `dir` (the folder may exist; an existing store is left as it is). */
+  static async init(dir: string): Promise<void> {
+    dir = resolvePath(dir);
+    await mkdirDurable(dir);
+    const marker = join(dir, FORMAT_FILE);
+    try {
+      await fsStat(marker);
+      return;
+    } catch {
+      /* new store */
+    }
+    await mkdirDurable(join(dir, 'packs'));
+    await mkdirDurable(join(dir, 'refs'));
+    const idx = await IndexDb.open(join(dir, 'index'), defaultLockTimeout());
+    await idx.setVersion();
+    await idx.close();
+    await writeFile(marker, FORMAT_TEXT);
+    await syncDir(dir);
+  }
+
+  static async isStore(dir: string): Promise<boolean> {
+    try {
+      return (await readFile(join(dir, FORMAT_FILE), 'utf8')).startsWith('cairn store');
+    } catch {
+      return false;
+    }
+  }
+
+  static async open(dir: string, opts: OpenOptions = {}): Promise<Store> {
+    dir = resolvePath(dir);
+    if (!(await Store.isStore(dir))) {
+      throw new CairnError('NOT_FOUND', `no cairn store at ${dir}`, { hint: 'run cairn init, or pass --store DIR' });
+    }
+    await initChecksum();
+    const idx = await IndexDb.open(join(dir, 'index'), opts.lockTimeoutMs ?? defaultLockTimeout());
+    const store = new Store(dir, idx);
+    try {
+      // Holding the lock, so any temp file is a dead writer's leftover.
+      await rm(join(store.packsDir, 'tmp'), { recursive: true, force: true });
+      await store.refs.cleanTemp();
+      // A missing or wiped index (no version key) is rebuilt from the packs.
+      if ((await idx.version()) === undefined) await store.repair();
+    } catch (err) {
+      await idx.close();
+      throw err;
+    }
+    return store;
+  }
+
+  /** Opens the store, runs `fn`, and closes it whatever happens. */
+  static async with<T>(dir: string, fn: (store: Store) => Promise<T>, opts: OpenOptions = {}): Promise<T> {
+    const store = await Store.open(dir, opts);
+    try {
+      return await fn(store);
+    } finally {
+      await store.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.writer) await this.writer.abort();
+    for (const h of this.handles.values()) await (await h.catch(() => undefined))?.close().catch(() => {});
+    this.handles.clear();
+    await this.index.close();
+  }
+
+  // ---- writing -------------------------------------------------------
+
+  private async putBlob(type: ObjectType, data: Buffer, size?: number): Promise<ObjectId> {
+    const id = sha256(data).toString('hex');
+    if (this.pending.has(id) || (await this.index.get(id))) return id;
+    if (this.writer && this.writer.count > 0 && this.writer.size + data.length > TARGET_PACK_SIZE) {
+      this.sealed.push(await this.writer.seal());
+      this.writer = undefined;
+    }
+    this.writer ??= new PackWriter(this.packsDir);
+    const entry = await this.writer.add(Buffer.from(id, 'hex'), type, data, size);
+    this.pending.set(id, locationOf(this.writer.packId, entry));
+    return id;
+  }
+
+  /** Seals the open pack and indexes everything written: data first, then index. */
+  private async flush(): Promise<void> {
+    if (this.writer && this.writer.count > 0) this.sealed.push(await this.writer.seal());
+    this.writer = undefined;
+    if (this.pending.size === 0) return;
+    const batch = this.index.obj.batch();
+    for (const [id, loc] of this.pending) batch.put(id, encodeLocation(loc));
+    await batch.write({ sync: true });
+    this.pending.clear();
+    this.sealed = [];
+  }
+
+  private async putChunks(chunks: AsyncIterable<Buffer>, exec: boolean, opts: PutOptions): Promise<ObjectId> {
+    const manifest: FileManifest = { size: 0, exec, chunks: [] };
+    for await (const chunk of chunks) {
+      const id = await this.putBlob('chunk', chunk);
+      manifest.chunks.push({ id, length: chunk.length });
+      manifest.size += chunk.length;
+      opts.onProgress?.(manifest.size);
+    }
+    return this.putBlob('file', encodeFile(manifest), manifest.size);
+  }
+
+  private async putFileInner(path: string, opts: PutOptions): Promise<ObjectId> {
+    const fh = await openForRead(path);
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw new CairnError('BAD_INPUT', `${path} is not a regular file`);
+      return await this.putChunks(chunkFile(fh, st.size), (st.mode & 0o111) !== 0, opts);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private async putDirectoryInner(path: string, opts: PutOptions): Promise<{ id: ObjectId; size: number }> {
+    let dirents;
+    try {
+      dirents = await readdir(path, { withFileTypes: true });
+    } catch (err) {
+      throw ioError(err, path);
+    }
+    const entries: TreeEntry[] = [];
+    for (const d of dirents.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const p = join(path, d.name);
+      if (d.isFile()) {
+        const id = await this.putFileInner(p, opts);
+        const loc = this.pending.get(id) ?? (await this.index.get(id))!;
+        const st = await fsStat(p);
+        entries.push({ name: d.name, kind: 'file', id, size: loc.size, exec: (st.mode & 0o111) !== 0 });
+      } else if (d.isDirectory()) {
+        const sub = await this.putDirectoryInner(p, opts);
+        entries.push({ name: d.name, kind: 'tree', id: sub.id, size: sub.size, exec: false });
+      } else if (d.isSymbolicLink()) {
+        entries.push({ name: d.name, kind: 'link', id: await readlink(p), size: 0, exec: false });
+      }
+      // Sockets, fifos and devices are not content: skipped.
+    }
+    const size = entries.reduce((n, e) => n + e.size, 0);
+    return { id: await this.putBlob('tree', encodeTree(entries), size), size };
+  }
+
+  private async afterPut<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      const result = await work();
+      await this.flush();
+      return result;
+    } catch (err) {
+      // Nothing refers to an unsealed pack; dropping it loses nothing.
+      if (this.writer) await this.writer.abort();
+      this.writer = undefined;
+      this.pending.clear();
+      throw err;
+    }
+  }
+
+  /** Stores a regular file; returns its file-manifest ID. */
+  async putFile(path: string, opts: PutOptions = {}): Promise<ObjectId> {
+    return this.afterPut(() => this.putFileInner(path, opts));
+  }
+
+  /** Stores a folder recursively (files, folders, symlinks); returns its tree ID. */
+  async putDirectory(path: string, opts: PutOptions = {}): Promise<ObjectId> {
+    return this.afterPut(async () => (await this.putDirectoryInner(path, opts)).id);
+  }
+
+  /** Stores a file or a folder, whichever `path` is. */
+  async putPath(path: string, opts: PutOptions = {}): Promise<ObjectId> {
+    let st;
+    try {
+      st = await lstat(path);
+    } catch (err) {
+      throw ioError(err, path);
+    }
+    if (st.isDirectory()) return this.putDirectory(path, opts);
+    if (st.isFile()) return this.putFile(path, opts);
+    throw new CairnError('BAD_INPUT', `${path} is neither a regular file nor a folder`);
+  }
+
+  /** Stores a stream's bytes as a file; returns its file-manifest ID. */
+  async putStream(input: AsyncIterable<Uint8Array> | Readable, opts: PutOptions = {}): Promise<ObjectId> {
+    return this.afterPut(() => this.putChunks(chunkStream(input), false, opts));
+  }
+
+  async putBuffer(data: Uint8Array): Promise<ObjectId> {
+    return this.putStream(Readable.from([data]));
+  }
+
+  /** Stores an opaque record for an upper layer. `links` are the IDs it refers to: they must exist, and gc keeps them while the record lives. */
+  async putRecord(body: unknown, links: ObjectId[] = []): Promise<ObjectId> {
+    for (const l of links) {
+      if (!(await this.has(l))) throw new CairnError('NOT_FOUND', `record links to a missing object ${l.slice(0, 7)}`);
+    }
+    return this.afterPut(() => this.putBlob('record', encodeRecord(body, links)));
+  }
+
+  // ---- reading -------------------------------------------------------
+
+  private async locate(id: ObjectId): Promise<Location> {
+    if (this.pending.size > 0) await this.flush();
+    const loc = /^[0-9a-f]{64}$/.test(id) ? await this.index.get(id) : undefined;
+    if (!loc) throw new CairnError('NOT_FOUND', `no object ${id.slice(0, 12)} in the store`);
+    return loc;
+  }
+
+  private handle(packId: string): Promise<FileHandle> {
+    let h = this.handles.get(packId);
+    if (!h) {
+      h = open(packPath(this.packsDir, packId), 'r').catch((err) => {
+        this.handles.delete(packId);
+        throw new CairnError('CORRUPT', `pack ${packId} is missing or unreadable: ${(err as Error).message}`, { hint: 'run cairn fsck' });
+      });
+      this.handles.set(packId, h);
+    }
+    return h;
+  }
+
+  /** Reads a blob's bytes and checks them against the stored checksum. */
+  async readBlob(id: ObjectId, loc?: Location): Promise<Buffer> {
+    loc ??= await this.locate(id);
+    const fh = await this.handle(loc.packId);
+    const data = await readExactly(fh, loc.length, loc.offset, `pack ${loc.packId}`);
+    if (!xxh64(data).equals(loc.checksum)) {
+      throw new CairnError('CORRUPT', `object ${id.slice(0, 12)} in pack ${loc.packId} is damaged (checksum mismatch)`, { hint: 'run cairn fsck' });
+    }
+    return data;
+  }
+
+  async has(id: ObjectId): Promise<boolean> {
+    return this.pending.has(id) || (/^[0-9a-f]{64}$/.test(id) && (await this.index.get(id)) !== undefined);
+  }
+
+  async stat(id: ObjectId): Promise<ObjectStat> {
+    const loc = await this.locate(id);
+    return { id, type: loc.type, size: loc.size };
+  }
+
+  private async typed(id: ObjectId, type: ObjectType): Promise<Buffer> {
+    const loc = await this.locate(id);
+    if (loc.type !== type) throw new CairnError('BAD_INPUT', `object ${id.slice(0, 12)} is a ${loc.type}, not a ${type}`);
+    return this.readBlob(id, loc);
+  }
+
+  async readManifest(id: ObjectId): Promise<FileManifest> {
+    return decodeFile(await this.typed(id, 'file'), `file ${id.slice(0, 12)}`);
+  }
+
+  async readTree(id: ObjectId): Promise<TreeEntry[]> {
+    return decodeTree(await this.typed(id, 'tree'), `tree ${id.slice(0, 12)}`);
+  }
+
+  async getRecord<T = unknown>(id: ObjectId): Promise<{ body: T; links: ObjectId[] }> {
+    return decodeRecord<T>(await this.typed(id, 'record'), `record ${id.slice(0, 12)}`);
+  }
+
+  /** A file's chunks in order, verified, reading a few ahead so reads overlap the consumer's writes. */
+  private async *fileChunks(m: FileManifest): AsyncGenerator<Buffer> {
+    const queue: Promise<Buffer>[] = [];
+    let next = 0;
+    const fill = () => {
+      while (queue.length < READ_AHEAD && next < m.chunks.length) {
+        const p = this.readBlob(m.chunks[next++].id);
+        p.catch(() => {}); // surfaced when awaited below
+        queue.push(p);
+      }
+    };
+    fill();
+    while (queue.length > 0) {
+      const data = await queue.shift()!;
+      fill();
+      yield data;
+    }
+  }
+
+  /** A file's (or chunk's) content as a stream, every chunk verified. */
+  async getStream(id: ObjectId): Promise<Readable> {
+    const loc = await this.locate(id);
+    if (loc.type === 'chunk') return Readable.from([await this.readBlob(id, loc)]);
+    if (loc.type !== 'file') throw new CairnError('BAD_INPUT', `object ${id.slice(0, 12)} is a ${loc.type}, not file content`);
+    return Readable.from(this.fileChunks(await this.readManifest(id)), { objectMode: false });
+  }
+
+  async getBuffer(id: ObjectId): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    for await (const p of await this.getStream(id)) parts.push(p as Buffer);
+    return Buffer.concat(parts);
+  }
+
+  /** Restores a file or folder to `dest`, replacing what is there; files appear whole (temp file, fsync, rename). */
+  async getToPath(id: ObjectId, dest: string): Promise<void> {
+    const loc = await this.locate(id);
+    if (loc.type === 'file') return this.restoreFile(id, dest);
+    if (loc.type === 'tree') {
+      await this.restoreTree(id, dest);
+      return;
+    }
+    throw new CairnError('BAD_INPUT', `object ${id.slice(0, 12)} is a ${loc.type}, not a file or folder`);
+  }
+
+  private async restoreFile(id: ObjectId, dest: string): Promise<void> {
+    const m = await this.readManifest(id);
+    await mkdir(dirname(dest), { recursive: true });
+    const tmp = tmpName(dest);
+    const fh = await open(tmp, 'w', m.exec ? 0o755 : 0o644);
+    try {
+      let pos = 0;
+      for await (const data of this.fileChunks(m)) {
+        await fh.write(data, 0, data.length, pos);
+        pos += data.length;
+      }
+      await fh.sync();
+      await fh.close();
+      await chmod(tmp, m.exec ? 0o755 : 0o644);
+      const existing = await lstat(dest).catch(() => undefined);
+      if (existing?.isDirectory()) await rm(dest, { recursive: true, force: true });
+      await rename(tmp, dest);
+    } catch (err) {
+      await fh.close().catch(() => {});
+      await unlink(tmp).catch(() => {});
+      throw err;
+    }
+  }
+
+  private async restoreTree(id: ObjectId, dest: string): Promise<void> {
+    const entries = await this.readTree(id);
+    const existing = await lstat(dest).catch(() => undefined);
+    if (existing && !existing.isDirectory()) await rm(dest, { force: true });
+    await mkdir(dest, { recursive: true });
+    // The folder ends up holding exactly the tree: extra entries go.
+    const names = new Set(entries.map((e) => e.name));
+    for (const name of await readdir(dest)) if (!names.has(name)) await rm(join(dest, name), { recursive: true, force: true });
+    for (const e of entries) {
+      const p = join(dest, e.name);
+      if (e.kind === 'file') await this.restoreFile(e.id, p);
+      else if (e.kind === 'tree') await this.restoreTree(e.id, p);
+      else {
+        await rm(p, { recursive: true, force: true });
+        await symlink(e.id, p);
+      }
+    }
+    await syncDir(dest);
+  }
+
+  // ---- naming and listing ---------------------------------------------
+
+  /**
+   * Resolves a unique ID prefix (4+ hex digits) to a full ID. By default only
+   * files, trees and records are candidates: chunk IDs are internal and would
+   * make short prefixes ambiguous.
+   */
+  async resolve(prefix: string, opts: { types?: ObjectType[] } = {}): Promise<ObjectId> {
+    const p = prefix.toLowerCase();
+    if (p.length < 4 || p.length > 64 || !isHex(p)) {
+      throw new CairnError('BAD_INPUT', `'${prefix}' is not an ID (4 to 64 hex digits)`);
+    }
+    if (this.pending.size > 0) await this.flush();
+    const types = opts.types ?? ['file', 'tree', 'record'];
+    const found: ObjectId[] = [];
+    for await (const [key, value] of this.index.obj.iterator({ gte: p, lt: p + 'g', limit: 10_000 })) {
+      const loc = decodeLocation(value);
+      if (types.includes(loc.type)) found.push(key);
+      if (found.length > 10) break;
+    }
+    if (found.length === 0) throw new CairnError('NOT_FOUND', `no object matches '${prefix}'`);
+    if (found.length > 1) {
+      throw new CairnError('AMBIGUOUS', `'${prefix}' is ambiguous: it matches ${found.slice(0, 10).map((f) => f.slice(0, 12)).join(', ')}${found.length > 10 ? ', ...' : ''}`, {
+        hint: 'give more hex digits',
+      });
+    }
+    return found[0];
+  }
+
+  /** Every object in the index (optionally of some types), in ID order. */
+  async *listObjects(opts: { types?: ObjectType[] } = {}): AsyncGenerator<ObjectStat> {
+    for await (const [id, value] of this.index.obj.iterator()) {
+      const loc = decodeLocation(value);
+      if (!opts.types || opts.types.includes(loc.type)) yield { id, type: loc.type, size: loc.size };
+    }
+  }
+
+  /** A namespaced cache for an upper layer (values: any msgpack-able value). */
+  kv(namespace: string): KvCache {
+    const sub = this.index.kv(namespace);
+    return {
+      get: async <T>(key: string) => {
+        const v = await sub.get(key);
+        return v == null ? undefined : (kvPackr.unpack(v) as T);
+      },
+      put: async (key: string, value: unknown) => {
+        await sub.put(key, kvPackr.pack(value));
+      },
+      del: async (key: string) => {
+        await sub.del(key);
+      },
+    };
+  }
+
+  // ---- maintenance ------------------------------------------------------
+
+  async stats(): Promise<StoreStats> {
+    return computeStats(this);
+  }
+
+  /** Checks packs, index and refs. `readData` also re-hashes every object against its ID. */
+  async verify(opts: { readData?: boolean } = {}): Promise<VerifyReport> {
+    return verifyStore(this, opts);
+  }
+
+  /** Rebuilds the index from the pack trailers (caches are emptied). */
+  async repair(): Promise<RepairReport> {
+    for (const h of this.handles.values()) await (await h.catch(() => undefined))?.close().catch(() => {});
+    this.handles.clear();
+    return rebuildIndex(this);
+  }
+
+  /** Deletes what no ref reaches, rewriting packs that are mostly dead. */
+  async gc(opts: { dryRun?: boolean } = {}): Promise<GcReport> {
+    if (this.pending.size > 0) await this.flush();
+    const report = await collectGarbage(this, opts);
+    for (const h of this.handles.values()) await (await h.catch(() => undefined))?.close().catch(() => {});
+    this.handles.clear();
+    return report;
+  }
+}
+
+async function openForRead(path: string): Promise<FileHandle> {
+  try {
+    return await open(path, 'r');
+  } catch (err) {
+    throw ioError(err, path);
+  }
+}
+
+function ioError(err: unknown, path: string): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new CairnError('NOT_FOUND', `no such file or folder: ${path}`);
+  if (code === 'EACCES' || code === 'EPERM') return new CairnError('BAD_INPUT', `cannot read ${path}: permission denied`);
+  if (code === 'EISDIR') return new CairnError('BAD_INPUT', `${path} is a folder`);
+  return err as Error;
+}
