@@ -116,11 +116,11 @@ export function renderMarkdown(results) {
         `${s.changingTensors} tensors = ${fmtBytes(s.changingBytes)} (${(s.changingFrac * 100).toFixed(2)}% of tensor bytes) change per checkpoint after the first.`,
     );
     L.push('');
-    L.push('| ckpt | changed MiB | stored + MiB | stored/changed | ingest ms med (min–max) | cp+fsync ms med (min–max) | ingest/cp | peak RSS MiB |');
-    L.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    L.push('| ckpt | changed MiB | stored + MiB | stored/changed | ingest ms med (min–max) | cp+fsync ms med (min–max) | ingest/cp | min/min | peak RSS MiB |');
+    L.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const c of s.checkpoints) {
       L.push(
-        `| ${c.k} | ${mib(c.changedBytes)} | ${mib(c.storedAdded)} | ${x(c.addedRatio, 3)} | ${ms(c.ingest)} | ${ms(c.cp)} | ${x(c.ratio)} | ${(c.peakRssKiB / 1024).toFixed(0)} |`,
+        `| ${c.k} | ${mib(c.changedBytes)} | ${mib(c.storedAdded)} | ${x(c.addedRatio, 3)} | ${ms(c.ingest)} | ${ms(c.cp)} | ${x(c.ratio)} | ${x(c.ingest.min / c.cp.min)} | ${(c.peakRssKiB / 1024).toFixed(0)} |`,
       );
     }
     L.push('');
@@ -132,13 +132,13 @@ export function renderMarkdown(results) {
 
   L.push('## Totals and restore');
   L.push('');
-  L.push('| scenario | copies (N × file) MiB | changed MiB | stored MiB | store dir MiB | stored/copies | restore ckpt | restore ms med (min–max) | cp+fsync ms med (min–max) | restore/cp | verified | restore RSS MiB |');
-  L.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: | ---: |');
+  L.push('| scenario | copies (N × file) MiB | changed MiB | stored MiB | store dir MiB | stored/copies | restore ckpt | restore ms med (min–max) | cp+fsync ms med (min–max) | restore/cp | min/min | verified | restore RSS MiB |');
+  L.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: | ---: |');
   for (const s of results.scenarios) {
     const t = s.totals;
     const r = s.restore;
     L.push(
-      `| ${s.name} | ${mib(t.checkpointBytes)} | ${mib(t.changedBytes)} | ${mib(t.storedBytes)} | ${mib(t.storeDirBytes)} | ${x(t.storedOverCheckpoint, 3)} | ${r.k} | ${ms(r.cairn)} | ${ms(r.cp)} | ${x(r.ratio)} | ${r.verified ? 'yes' : '**NO**'} | ${(r.peakRssKiB / 1024).toFixed(0)} |`,
+      `| ${s.name} | ${mib(t.checkpointBytes)} | ${mib(t.changedBytes)} | ${mib(t.storedBytes)} | ${mib(t.storeDirBytes)} | ${x(t.storedOverCheckpoint, 3)} | ${r.k} | ${ms(r.cairn)} | ${ms(r.cp)} | ${x(r.ratio)} | ${x(r.cairn.min / r.cp.min)} | ${r.verified ? 'yes' : '**NO**'} | ${(r.peakRssKiB / 1024).toFixed(0)} |`,
     );
   }
   L.push('');

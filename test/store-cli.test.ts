@@ -61,7 +61,7 @@ test('bad input: one clear line and the right exit code', async () => {
   assert.equal(unknownId.code, 3);
   assert.match(unknownId.stderr, /^cairn: error: /);
   assert.doesNotMatch(unknownId.stderr, /at .*\.js/);
-  const badFlag = await cairn(['store', 'add', '--bogus', 'x'], { cwd: ws });
+  const badFlag = await cairn(['store', 'add', 'x', '--bogus'], { cwd: ws });
   assert.equal(badFlag.code, 2);
   assert.match(badFlag.stderr, /^cairn: error: Unknown argument/);
   const missing = await cairn(['store', 'add', 'no-such-file'], { cwd: ws });

@@ -75,13 +75,21 @@ test('a prefix shared by checkpoints is ambiguous; one shared with other records
     const seen = new Map<string, { kind: 'cp' | 'note'; i: number }>();
     let twoCheckpoints: [number, number] | undefined;
     let mixed: { cp: number; note: number } | undefined;
+    // The two cases must not share a prefix, or the mixed case would be ambiguous too.
+    let pairPrefix: string | undefined;
+    let mixedPrefix: string | undefined;
     for (let i = 0; !(twoCheckpoints && mixed) && i < 1_000_000; i++) {
       for (const kind of ['cp', 'note'] as const) {
         const p = predictId(kind === 'cp' ? bareCheckpoint(i) : { kind: 'note', i }).slice(0, 4);
         const prev = seen.get(p);
         if (!prev) seen.set(p, { kind, i });
-        else if (kind === 'cp' && prev.kind === 'cp' && !twoCheckpoints) twoCheckpoints = [prev.i, i];
-        else if (kind !== prev.kind && !mixed) mixed = kind === 'cp' ? { cp: i, note: prev.i } : { cp: prev.i, note: i };
+        else if (kind === 'cp' && prev.kind === 'cp' && !twoCheckpoints && p !== mixedPrefix) {
+          twoCheckpoints = [prev.i, i];
+          pairPrefix = p;
+        } else if (kind !== prev.kind && !mixed && p !== pairPrefix) {
+          mixed = kind === 'cp' ? { cp: i, note: prev.i } : { cp: prev.i, note: i };
+          mixedPrefix = p;
+        }
       }
     }
     assert.ok(twoCheckpoints && mixed);

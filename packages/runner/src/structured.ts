@@ -32,43 +32,147 @@ function lineOf(text: string, offset: number): number {
   return line;
 }
 
-const NON_FINITE: Record<string, number> = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity };
+/** A JSON syntax error with the offset where it was found. */
+export class JsonSyntaxError extends SyntaxError {
+  constructor(
+    message: string,
+    readonly offset: number,
+  ) {
+    super(message);
+  }
+}
 
 /**
  * JSON.parse that also takes the bare NaN / Infinity / -Infinity that
  * Python's json.dump writes by default (a diverged loss is common in
- * training and must not make the metrics file "malformed").
+ * training and must not make a metrics file "malformed"), and that reports
+ * where a syntax error is (Node 20's messages often do not).
  */
 export function parseJsonLenient(text: string): unknown {
   try {
     return JSON.parse(text);
-  } catch (first) {
-    if (!/NaN|Infinity/.test(text)) throw first;
+  } catch {
+    return new JsonReader(text).document();
   }
-  // Rewrite the bare tokens (outside strings) to marker strings, then map
-  // the markers back. The markers carry a random tag so a real string value
-  // cannot be mistaken for one.
-  const tag = `\u0000cairn-${randomBytes(4).toString('hex')}:`;
-  let out = '';
-  for (let i = 0; i < text.length; ) {
-    const c = text[i];
-    if (c === '"') {
-      let j = i + 1;
-      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
-      out += text.slice(i, j + 1);
-      i = j + 1;
-      continue;
-    }
-    const m = /^(-Infinity|Infinity|NaN)/.exec(text.slice(i, i + 9));
-    if (m) {
-      out += JSON.stringify(tag + m[1]);
-      i += m[1].length;
-      continue;
-    }
-    out += c;
-    i++;
+}
+
+class JsonReader {
+  private i = 0;
+  constructor(private readonly s: string) {}
+
+  document(): unknown {
+    const v = this.value();
+    this.ws();
+    if (this.i < this.s.length) this.fail(`unexpected '${this.s[this.i]}' after the value`);
+    return v;
   }
-  return JSON.parse(out, (_k, v) => (typeof v === 'string' && v.startsWith(tag) ? NON_FINITE[v.slice(tag.length)] : v));
+
+  private fail(message: string): never {
+    throw new JsonSyntaxError(message, this.i);
+  }
+
+  private ws(): void {
+    while (this.i < this.s.length && ' \t\n\r'.includes(this.s[this.i])) this.i++;
+  }
+
+  private value(): unknown {
+    this.ws();
+    if (this.i >= this.s.length) this.fail('unexpected end of file');
+    const c = this.s[this.i];
+    if (c === '{') return this.object();
+    if (c === '[') return this.array();
+    if (c === '"') return this.string();
+    for (const [word, v] of [
+      ['true', true],
+      ['false', false],
+      ['null', null],
+      ['NaN', NaN],
+      ['Infinity', Infinity],
+      ['-Infinity', -Infinity],
+    ] as const) {
+      if (this.s.startsWith(word, this.i)) {
+        this.i += word.length;
+        return v;
+      }
+    }
+    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(this.s.slice(this.i, this.i + 400));
+    if (!m) this.fail(`unexpected '${c}'`);
+    this.i += m[0].length;
+    return Number(m[0]);
+  }
+
+  private object(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    this.i++;
+    this.ws();
+    if (this.s[this.i] === '}') {
+      this.i++;
+      return out;
+    }
+    for (;;) {
+      this.ws();
+      if (this.s[this.i] !== '"') this.fail(this.i >= this.s.length ? 'unexpected end of file' : "expected a property name in double quotes");
+      const key = this.string();
+      this.ws();
+      if (this.s[this.i] !== ':') this.fail("expected ':' after a property name");
+      this.i++;
+      Object.defineProperty(out, key, { value: this.value(), enumerable: true, writable: true, configurable: true });
+      this.ws();
+      if (this.s[this.i] === ',') {
+        this.i++;
+        continue;
+      }
+      if (this.s[this.i] === '}') {
+        this.i++;
+        return out;
+      }
+      this.fail(this.i >= this.s.length ? 'unexpected end of file' : "expected ',' or '}'");
+    }
+  }
+
+  private array(): unknown[] {
+    const out: unknown[] = [];
+    this.i++;
+    this.ws();
+    if (this.s[this.i] === ']') {
+      this.i++;
+      return out;
+    }
+    for (;;) {
+      out.push(this.value());
+      this.ws();
+      if (this.s[this.i] === ',') {
+        this.i++;
+        continue;
+      }
+      if (this.s[this.i] === ']') {
+        this.i++;
+        return out;
+      }
+      this.fail(this.i >= this.s.length ? 'unexpected end of file' : "expected ',' or ']'");
+    }
+  }
+
+  private string(): string {
+    const start = this.i;
+    this.i++;
+    while (this.i < this.s.length && this.s[this.i] !== '"') {
+      if (this.s[this.i] === '\\') this.i++;
+      else if (this.s.charCodeAt(this.i) < 0x20) this.fail('control character in a string');
+      this.i++;
+    }
+    if (this.i >= this.s.length) {
+      this.i = start;
+      this.fail('unterminated string');
+    }
+    this.i++;
+    try {
+      return JSON.parse(this.s.slice(start, this.i)) as string;
+    } catch {
+      this.i = start;
+      return this.fail('bad escape in a string');
+    }
+  }
 }
 
 /**
@@ -82,11 +186,8 @@ export function parseStructured(text: string, display: string, format: Format, w
     try {
       value = parseJsonLenient(text);
     } catch (err) {
-      const msg = (err as Error).message;
-      const pos = /position (\d+)/.exec(msg);
-      const line = pos ? lineOf(text, Number(pos[1])) : /line (\d+)/.exec(msg)?.[1] ?? '1';
-      const short = msg.replace(/ in JSON at position \d+.*$/, '').replace(/^Unexpected end of JSON input$/, 'unexpected end of file');
-      throw new CairnError('BAD_INPUT', `${display}:${line}: malformed ${what} JSON: ${short}`);
+      const offset = err instanceof JsonSyntaxError ? err.offset : 0;
+      throw new CairnError('BAD_INPUT', `${display}:${lineOf(text, offset)}: malformed ${what} JSON: ${(err as Error).message}`);
     }
   } else {
     const lc = new LineCounter();
