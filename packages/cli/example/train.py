@@ -21,7 +21,7 @@ MODEL = "model.safetensors"
 
 
 def load_params():
-    params = {"lr": 0.1, "epochs": 5, "seed": 7, "features": 128}
+    params = {"lr": 2.0, "epochs": 5, "seed": 7, "features": 128}
     with open("params.yaml") as f:
         for line in f:
             line = line.split("#", 1)[0].strip()
@@ -92,7 +92,7 @@ def main():
             s = 0.0
             for i in range(dim):
                 s += x[i] * backbone[i * feats + j]
-            row.append(s if s > 0 else 0.0)
+            row.append(s / math.sqrt(feats) if s > 0 else 0.0)
         phi.append(row)
     step = int(os.environ.get("CAIRN_STEP", "0"))
     for epoch in range(int(p["epochs"])):

@@ -54,14 +54,15 @@ test('a fresh experiment counts steps from 0 and links each checkpoint to its pa
 
 test('a chain started from a checkpoint goes on from its step + 1 and shares its baseline', () =>
   withStore(async (store) => {
-    const a = await createExperiment(store, { name: 'a', baseline });
+    const { deps, params } = await makeInput(store);
+    const a = await createExperiment(store, { name: 'a', baseline: { deps, params } });
     const aIds: string[] = [];
-    for (let i = 0; i < 4; i++) aIds.push((await appendCheckpoint(store, 'a', await makeInput(store, { params: baseline.params }))).id);
+    for (let i = 0; i < 4; i++) aIds.push((await appendCheckpoint(store, 'a', await makeInput(store, { metrics: { i } }))).id);
     const b = await createExperiment(store, { name: 'b', from: aIds[1] });
     assert.equal(b.from, aIds[1]);
     // Same deps and params as a's start, so the same baseline record.
     assert.equal(b.baseline, a.baseline);
-    const b0 = await appendCheckpoint(store, 'b', await makeInput(store, { params: baseline.params }));
+    const b0 = await appendCheckpoint(store, 'b', await makeInput(store));
     assert.equal(b0.step, 2);
     assert.equal(b0.record.parent, aIds[1]);
     const b1 = await appendCheckpoint(store, 'b', await makeInput(store));
@@ -188,7 +189,9 @@ test('two writers racing on one experiment never lose a checkpoint', () =>
     );
 
     // Concurrent appends in one process are serialized: every one lands, steps stay consecutive.
-    const inputs = await Promise.all([1, 2, 3, 4, 5].map((i) => makeInput(store, { model: `c${i}` })));
+    // (Inputs are made one by one: the store itself does not take concurrent puts.)
+    const inputs = [];
+    for (const i of [1, 2, 3, 4, 5]) inputs.push(await makeInput(store, { model: `c${i}` }));
     const results = await Promise.all(inputs.map((inp) => appendCheckpoint(store, 'race', inp)));
     assert.deepEqual(results.map((r) => r.step).sort(), [2, 3, 4, 5, 6]);
     const c = await chain(store, 'race');

@@ -86,8 +86,9 @@ export async function makeCheckpoint(opts: CheckpointOptions = {}): Promise<bool
   const errPath = errorPathFor(signal);
   const cairnPid = Number(env.CAIRN_PID ?? 0);
   let nextLiveness = Date.now() + 1000;
-  // Short first waits, since recording usually takes a few ms; capped so
-  // a long recording is not a busy loop.
+  // Short first waits, since recording usually takes a few ms; backing off
+  // gently to 5 ms adds at most a few ms without a busy loop during a long
+  // recording (the same schedule as python/cairn.py).
   let delay = 0.5;
   for (;;) {
     if (!(await exists(signal))) {
@@ -99,7 +100,7 @@ export async function makeCheckpoint(opts: CheckpointOptions = {}): Promise<bool
     const err = await readError(errPath);
     if (err !== undefined) throw new CairnError('FAILED', `checkpoint failed: ${err}`);
     await sleep(delay);
-    delay = Math.min(delay * 2, 10);
+    delay = Math.min(delay * 1.5, 5);
     if (cairnPid > 0 && Date.now() >= nextLiveness) {
       nextLiveness = Date.now() + 1000;
       if (!alive(cairnPid)) throw new CairnError('FAILED', `the cairn process (pid ${cairnPid}) is gone; checkpoint not recorded`);

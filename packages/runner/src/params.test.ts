@@ -79,7 +79,7 @@ describe('setParams', () => {
     assert.deepEqual(set, { lr: 0.3, 'model.name': 'vgg', 'model.act': 'gelu', sizes: [1, 2, 3], epochs: true });
     assert.equal(
       await read('params.yaml'),
-      PARAMS.replace('0.1 ', '0.3 ').replace('"resnet"', '"vgg"').replace("'relu'", "'gelu'").replace('[32, 64]', '[ 1, 2, 3 ]').replace('10', 'true'),
+      PARAMS.replace('0.1 ', '0.3 ').replace('"resnet"', '"vgg"').replace("'relu'", "'gelu'").replace('[32, 64]', '[1, 2, 3]').replace('10', 'true'),
     );
   });
 
@@ -88,12 +88,21 @@ describe('setParams', () => {
     await setParams(dir, 'params.yaml', ['model.dropout=0.5', 'optim.name=adam', 'lr=1e-3']);
     const text = await read('params.yaml');
     assert.match(text, /^# training parameters\n/);
-    assert.match(text, /^lr: 0\.001 # learning rate$/m);
+    // The value keeps the notation it was given in.
+    assert.match(text, /^lr: 1e-3 # learning rate$/m);
+    assert.match(text, /^sizes: \[32, 64\]$/m);
     assert.match(text, /^model:\n {2}depth: 3 # layers\n {2}name: "resnet"\n {2}act: 'relu'\n {2}dropout: 0\.5\n/m);
     assert.match(text, /^optim:\n {2}name: adam$/m);
     assert.match(text, /^flags:\n {2}- a\n {2}- b$/m);
     const v = await readParams(dir, [{ file: 'params.yaml', keys: ['model.dropout', 'optim.name', 'lr'] }]);
     assert.deepEqual(v['params.yaml'], { 'model.dropout': 0.5, 'optim.name': 'adam', lr: 0.001 });
+  });
+
+  it('keeps a block list block style when given a flow value', async () => {
+    await write('params.yaml', PARAMS);
+    await setParams(dir, 'params.yaml', ['flags=[x, {y: 1}]']);
+    assert.match(await read('params.yaml'), /^flags:\n {2}- x\n {2}- y: 1\n$/m);
+    assert.match(await read('params.yaml'), /^sizes: \[32, 64\]$/m);
   });
 
   it('creates the file when absent', async () => {

@@ -9,7 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { Document, Scalar, isAlias, isCollection, isMap, isScalar, isSeq, parseDocument, stringify } from 'yaml';
+import { Document, Scalar, isAlias, isCollection, isMap, isPair, isScalar, isSeq, parseDocument, stringify } from 'yaml';
 import type { Node as YamlNode, Pair } from 'yaml';
 import { CairnError } from './errors.js';
 import type { ParamSpec } from './pipeline.js';
@@ -210,7 +210,10 @@ function pairKey(p: Pair): string | undefined {
  * Finds a dotted key in a parsed document: the node when present, and the
  * path to give setIn (the real key values, so `1:` matches '1').
  */
-function locate(root: unknown, key: string): { node?: YamlNode; path: PathSeg[]; blockedAt?: string } {
+function locate(
+  root: unknown,
+  key: string,
+): { node?: YamlNode; path: PathSeg[]; blockedAt?: string; nullAt?: boolean; remaining?: string[] } {
   const segs: PathSeg[] = [];
   let cur: unknown = root;
   let rest = key;
@@ -240,6 +243,10 @@ function locate(root: unknown, key: string): { node?: YamlNode; path: PathSeg[];
       done.push(seg);
       if (Number(seg) === cur.items.length) return { path: [...segs, ...(rest === '' ? [] : rest.split('.'))] };
       cur = cur.items[Number(seg)];
+    } else if (cur === null || cur === undefined || (isScalar(cur) && cur.value === null)) {
+      // An empty value (`model:`) or an empty document: the rest of the key
+      // is created as mappings in its place.
+      return { path: segs, nullAt: true, remaining: rest.split('.') };
     } else {
       return { path: segs, blockedAt: done.join('.') };
     }
@@ -248,7 +255,7 @@ function locate(root: unknown, key: string): { node?: YamlNode; path: PathSeg[];
 }
 
 /** One-line text for a value spliced into existing YAML or JSON. */
-function inlineText(value: unknown, old: YamlNode, format: 'json' | 'yaml'): string {
+function inlineText(value: unknown, old: YamlNode, format: 'json' | 'yaml', padding: boolean): string {
   if (format === 'json') return JSON.stringify(value);
   if (typeof value === 'string') {
     if (value.includes('\n') || value.includes('\r')) return JSON.stringify(value);
@@ -258,7 +265,7 @@ function inlineText(value: unknown, old: YamlNode, format: 'json' | 'yaml'): str
       return new Document(s).toString({ lineWidth: 0 }).trimEnd();
     }
   }
-  return stringify(value, { collectionStyle: 'flow', lineWidth: 0 }).trimEnd();
+  return stringify(value, { collectionStyle: 'flow', lineWidth: 0, flowCollectionPadding: padding }).trimEnd();
 }
 
 function spliceable(node: YamlNode | undefined): node is YamlNode {
@@ -302,7 +309,7 @@ async function editParams(workspaceDir: string, file: string, entries: Entry[], 
       return true;
     }
   }
-  const next = format === 'json' ? jsonEdit(original, before, entries, keepTop, file) : yamlEdit(doc, entries, keepTop, file);
+  const next = format === 'json' ? jsonEdit(original, before, entries, keepTop, file) : yamlEdit(original, doc, entries, keepTop, file);
   await writeFileAtomic(abs, next);
   return true;
 }
@@ -316,10 +323,12 @@ function spliceEdit(text: string, doc: Document, entries: Entry[], keepTop: Set<
   for (const e of entries) {
     const loc = locate(doc.contents, e.key);
     if (!loc.node) return undefined;
-    if (sameValue(loc.node.toJSON(), e.value)) continue;
+    if (sameValue(loc.node.toJS(doc), e.value)) continue;
     if (!spliceable(loc.node)) return undefined;
     const [start, end] = loc.node.range!;
-    edits.push({ start, end, text: inlineText(e.value, loc.node, format) });
+    // Match the spacing of the collection replaced, else of the file.
+    const padding = isCollection(loc.node) ? /^[[{]\s/.test(text.slice(start, start + 2)) : flowPadding(text);
+    edits.push({ start, end, text: inlineText(e.value, loc.node, format, padding) });
   }
   edits.sort((a, b) => b.start - a.start);
   for (let i = 1; i < edits.length; i++) if (edits[i].end > edits[i - 1].start) return undefined;
@@ -328,9 +337,25 @@ function spliceEdit(text: string, doc: Document, entries: Entry[], keepTop: Set<
   return out;
 }
 
-function yamlEdit(doc: Document, entries: Entry[], keepTop: Set<string> | undefined, file: string): string {
+function setBlock(node: YamlNode): void {
+  if (!isCollection(node)) return;
+  node.flow = false;
+  for (const item of node.items) {
+    if (isCollection(item)) setBlock(item);
+    else if (isPair(item) && isCollection(item.value)) setBlock(item.value as YamlNode);
+  }
+}
+
+/** Whether the file writes flow collections as `[ a ]` rather than `[a]`. */
+function flowPadding(text: string): boolean {
+  const padded = (text.match(/[[{] [^\s\]}]/g) ?? []).length;
+  const tight = (text.match(/[[{][^\s\]}]/g) ?? []).length;
+  return padded > tight;
+}
+
+function yamlEdit(original: string, doc: Document, entries: Entry[], keepTop: Set<string> | undefined, file: string): string {
   if (doc.errors.length > 0) doc = new Document({});
-  if (doc.contents !== null && !isMap(doc.contents)) {
+  if (doc.contents !== null && !isMap(doc.contents) && !(isScalar(doc.contents) && doc.contents.value === null)) {
     throw new CairnError('BAD_INPUT', `${file}: params file must hold a mapping of names to values`);
   }
   for (const e of entries) {
@@ -338,8 +363,16 @@ function yamlEdit(doc: Document, entries: Entry[], keepTop: Set<string> | undefi
     if (loc.blockedAt !== undefined) {
       throw new CairnError('BAD_INPUT', `${file}: cannot set '${e.key}': '${loc.blockedAt || e.key}' is not a mapping`);
     }
-    if (loc.node && sameValue(loc.node.toJSON(), e.value)) continue;
+    if (loc.node && sameValue(loc.node.toJS(doc), e.value)) continue;
     const node = e.node ?? doc.createNode(e.value);
+    if (loc.nullAt) {
+      let nested: unknown = node;
+      for (const seg of [...loc.remaining!].reverse()) nested = { [seg]: nested };
+      const created = doc.createNode(nested);
+      if (loc.path.length === 0) doc.contents = created as typeof doc.contents;
+      else doc.setIn(loc.path, created);
+      continue;
+    }
     // Reusing a scalar's node keeps its comments; only collections need a new node.
     if (loc.node && isScalar(loc.node) && isScalar(node)) {
       loc.node.value = node.value;
@@ -347,12 +380,15 @@ function yamlEdit(doc: Document, entries: Entry[], keepTop: Set<string> | undefi
       loc.node.format = node.format;
       continue;
     }
+    // A block list or map given a new value stays block style, as the
+    // file's author wrote it, even when the value came as `[a, b]`.
+    if (loc.node && isCollection(loc.node) && !loc.node.flow && isCollection(node)) setBlock(node);
     doc.setIn(loc.path, node);
   }
   if (keepTop !== undefined && isMap(doc.contents)) {
     doc.contents.items = (doc.contents.items as Pair[]).filter((p) => keepTop.has(pairKey(p) ?? ''));
   }
-  return doc.toString();
+  return doc.toString({ flowCollectionPadding: flowPadding(original) });
 }
 
 function setPlain(obj: Record<string, unknown>, key: string, value: unknown, file: string): void {

@@ -180,6 +180,28 @@ stages:
     assert.match(parseErr(`stages:\n  t:\n    cmd: x\n    live:\n      htlm: true\n`).message, /unknown key 'htlm' in 'live'/);
   });
 
+  it('follows YAML anchors, aliases and merge keys', () => {
+    const p = parsePipeline(
+      `stages:
+  a: &base
+    cmd: python a.py
+    deps: &deps [src]
+    outs:
+      - a.pt
+  b:
+    <<: *base
+    cmd: python b.py
+    deps: *deps
+    outs: [b.pt]
+`,
+      'dvc.yaml',
+    );
+    assert.equal(p.stages.b.cmd, 'python b.py');
+    assert.deepEqual(p.stages.b.deps, ['src']);
+    assert.deepEqual(p.stages.b.outs.map((o) => o.path), ['b.pt']);
+    assert.match(parseErr('a: &a [*a]\nstages: {}\n').message, /too many or too deeply nested YAML aliases/);
+  });
+
   it('refuses template stages clearly', () => {
     const err = parseErr(`stages:\n  build:\n    foreach: [a, b]\n    do:\n      cmd: echo \${item}\n`, 'dvc.yaml');
     assert.match(err.message, /^dvc\.yaml:3: 'foreach' in stage 'build': template stages are not supported/);

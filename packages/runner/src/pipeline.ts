@@ -7,8 +7,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { LineCounter, isMap, isScalar, isSeq, parseDocument } from 'yaml';
-import type { Node as YamlNode, Pair, YAMLMap } from 'yaml';
+import { LineCounter, isAlias, isMap, isPair, isScalar, isSeq, parseDocument } from 'yaml';
+import type { Document, Node as YamlNode, Pair, YAMLMap } from 'yaml';
 import { CairnError } from './errors.js';
 
 /** Params a stage depends on: `keys` empty means every key of the file. */
@@ -483,6 +483,54 @@ function parseStage(ck: Checker, name: string, nameNode: YamlNode, node: YamlNod
   return stage;
 }
 
+const MAX_EXPANDED_NODES = 100_000;
+
+/**
+ * Replaces aliases by copies of their anchored nodes and applies `<<`
+ * merge keys (which ruamel, DVC's parser, supports), so the checks below
+ * see plain mappings; copies keep their source range, so a problem in one
+ * is reported at the anchor's line. Bounded, so an alias bomb is an error
+ * rather than a hang.
+ */
+function expandAliases(doc: Document, fname: string): void {
+  let budget = MAX_EXPANDED_NODES;
+  const visit = (node: unknown, depth: number): unknown => {
+    if (--budget < 0 || depth > 100) throw new CairnError('BAD_INPUT', `${fname}: too many or too deeply nested YAML aliases`);
+    if (isAlias(node)) {
+      const target = node.resolve(doc);
+      if (!target) throw new CairnError('BAD_INPUT', `${fname}: unknown YAML alias '*${node.source}'`);
+      return visit(target.clone(), depth + 1);
+    }
+    if (isSeq(node)) {
+      node.items = node.items.map((item) => visit(item, depth + 1));
+    } else if (isMap(node)) {
+      const own: Pair[] = [];
+      const merged: Pair[] = [];
+      for (const pair of node.items as Pair[]) {
+        const isMerge = isScalar(pair.key) && pair.key.value === '<<' && (isAlias(pair.value) || isSeq(pair.value));
+        pair.value = visit(pair.value, depth + 1);
+        if (!isMerge) {
+          own.push(pair);
+          continue;
+        }
+        const sources = isSeq(pair.value) ? (pair.value.items as unknown[]) : [pair.value];
+        for (const src of sources) if (isMap(src)) merged.push(...(src.items as Pair[]).filter(isPair));
+      }
+      // Explicit keys win over merged ones, and earlier merge sources over later.
+      const seen = new Set(own.map((p) => scalarString(p.key)));
+      for (const p of merged) {
+        const k = scalarString(p.key);
+        if (seen.has(k)) continue;
+        seen.add(k);
+        own.push(p);
+      }
+      node.items = own;
+    }
+    return node;
+  };
+  doc.contents = visit(doc.contents, 0) as typeof doc.contents;
+}
+
 /** Validates and reads pipeline YAML text; `fname` names it in messages. */
 export function parsePipeline(text: string, fname: string, filePath: string = fname): Pipeline {
   const lc = new LineCounter();
@@ -493,6 +541,7 @@ export function parsePipeline(text: string, fname: string, filePath: string = fn
     const msg = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
     throw new CairnError('BAD_INPUT', `${fname}:${line}: malformed YAML: ${msg}`);
   }
+  expandAliases(doc, fname);
   const isDvc = path.basename(fname) === 'dvc.yaml';
   const ck = new Checker(fname, lc);
   const stages: Record<string, Stage> = {};

@@ -22,7 +22,8 @@ export function checkRefName(name: string): void {
  * because callers hold the store lock for the whole read-compare-write.
  */
 export class Refs {
-  constructor(private readonly dir: string) {}
+  /** `beforeWrite` makes pending objects durable first: data, then index, then refs. */
+  constructor(private readonly dir: string, private readonly beforeWrite: () => Promise<void> = async () => {}) {}
 
   private path(name: string): string {
     checkRefName(name);
@@ -54,6 +55,7 @@ export class Refs {
   async set(name: string, id: ObjectId, expected?: ObjectId | null): Promise<void> {
     if (!ID.test(id)) throw new CairnError('BAD_INPUT', `not a full object ID: '${id}'`);
     const path = this.path(name);
+    await this.beforeWrite();
     await this.check(name, expected);
     await mkdirDurable(dirname(path));
     await writeFileAtomic(path, `${id}\n`);

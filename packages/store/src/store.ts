@@ -44,8 +44,9 @@ const isHex = (s: string) => /^[0-9a-f]+$/.test(s);
 
 /**
  * A content-addressed store in one folder. Open it, put files, folders,
- * streams, buffers or records (each put returns an ID and is durable when
- * it returns), read them back, name them with refs, verify, collect garbage.
+ * streams, buffers or records (each put returns an ID; puts become durable
+ * together at flush(), which every ref change and close() run first), read
+ * them back, name them with refs, verify, collect garbage.
  * An open Store holds the folder's lock until close(): keep it open only as
  * long as one operation needs it.
  */
@@ -59,7 +60,7 @@ export class Store {
   private closed = false;
 
   private constructor(readonly dir: string, readonly index: IndexDb) {
-    this.refs = new Refs(join(dir, 'refs'));
+    this.refs = new Refs(join(dir, 'refs'), () => this.flush());
     this.packsDir = join(dir, 'packs');
   }
 
@@ -122,10 +123,16 @@ export class Store {
     }
   }
 
+  /** Makes every put durable (see flush), then releases the lock. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.writer) await this.writer.abort();
+    try {
+      await this.flush();
+    } catch {
+      // A failed flush (a full disk) leaves only unreferenced data behind.
+      await this.writer?.abort();
+    }
     for (const h of this.handles.values()) await (await h.catch(() => undefined))?.close().catch(() => {});
     this.handles.clear();
     await this.index.close();
@@ -146,8 +153,12 @@ export class Store {
     return id;
   }
 
-  /** Seals the open pack and indexes everything written: data first, then index. */
-  private async flush(): Promise<void> {
+  /**
+   * Seals the open pack and indexes everything written: data first, then
+   * index. Runs before any ref changes and at close(), so puts of one
+   * session share packs and a ref never names unindexed data.
+   */
+  async flush(): Promise<void> {
     if (this.writer && this.writer.count > 0) this.sealed.push(await this.writer.seal());
     this.writer = undefined;
     if (this.pending.size === 0) return;
@@ -207,28 +218,14 @@ export class Store {
     return { id: await this.putBlob('tree', encodeTree(entries), size), size };
   }
 
-  private async afterPut<T>(work: () => Promise<T>): Promise<T> {
-    try {
-      const result = await work();
-      await this.flush();
-      return result;
-    } catch (err) {
-      // Nothing refers to an unsealed pack; dropping it loses nothing.
-      if (this.writer) await this.writer.abort();
-      this.writer = undefined;
-      this.pending.clear();
-      throw err;
-    }
-  }
-
   /** Stores a regular file; returns its file-manifest ID. */
   async putFile(path: string, opts: PutOptions = {}): Promise<ObjectId> {
-    return this.afterPut(() => this.putFileInner(path, opts));
+    return this.putFileInner(path, opts);
   }
 
   /** Stores a folder recursively (files, folders, symlinks); returns its tree ID. */
   async putDirectory(path: string, opts: PutOptions = {}): Promise<ObjectId> {
-    return this.afterPut(async () => (await this.putDirectoryInner(path, opts)).id);
+    return (await this.putDirectoryInner(path, opts)).id;
   }
 
   /** Stores a file or a folder, whichever `path` is. */
@@ -246,7 +243,7 @@ export class Store {
 
   /** Stores a stream's bytes as a file; returns its file-manifest ID. */
   async putStream(input: AsyncIterable<Uint8Array> | Readable, opts: PutOptions = {}): Promise<ObjectId> {
-    return this.afterPut(() => this.putChunks(chunkStream(input), false, opts));
+    return this.putChunks(chunkStream(input), false, opts);
   }
 
   async putBuffer(data: Uint8Array): Promise<ObjectId> {
@@ -258,7 +255,7 @@ export class Store {
     for (const l of links) {
       if (!(await this.has(l))) throw new CairnError('NOT_FOUND', `record links to a missing object ${l.slice(0, 7)}`);
     }
-    return this.afterPut(() => this.putBlob('record', encodeRecord(body, links)));
+    return this.putBlob('record', encodeRecord(body, links));
   }
 
   // ---- reading -------------------------------------------------------

@@ -117,3 +117,14 @@ test('text streams are refused', async () => {
   const r = Readable.from(['some text']);
   await assert.rejects(collect(chunkStream(r)), TypeError);
 });
+
+test('a consumer may stop early (the read-ahead is dropped quietly)', async () => {
+  const data = randomBytes(6 * MiB);
+  await withFile(data, async (fh, size) => {
+    for await (const c of chunkFile(fh, size, { readSize: 1 * MiB })) {
+      assert.ok(c.length > 0);
+      break;
+    }
+  });
+  await new Promise((r) => setTimeout(r, 50));
+});

@@ -46,18 +46,27 @@ export async function* chunkFile(fh: FileHandle, size: number, opts?: ChunkerOpt
   if (size === 0) return;
   // The first block doubles as the parsers' view of the file head, so a
   // small file costs one read whatever its format.
-  let block = Buffer.allocUnsafe(Math.min(o.readSize, size));
+  let block: Buffer = Buffer.allocUnsafe(Math.min(o.readSize, size));
   await readFully(fh, block, 0);
   const plan = await planFile(new FileSource(fh, size, block), o);
   const splitter: Splitter = plan === null ? new CdcSplitter(o) : new PlannedSplitter(plan.cuts);
-  let pos = 0;
+  // One block is read ahead while the current one is hashed, so the disk
+  // (or page cache copy) and the CPU overlap. Blocks are fresh every time:
+  // the chunks just yielded may alias the previous one.
+  const readBlock = async (pos: number): Promise<Buffer> => {
+    const b = Buffer.allocUnsafe(Math.min(o.readSize, size - pos));
+    await readFully(fh, b, pos);
+    return b;
+  };
+  let pos = block.length;
   for (;;) {
-    pos += block.length;
+    const ahead = pos < size ? readBlock(pos) : null;
+    // If the consumer stops early, the read-ahead's failure has no one to go to.
+    ahead?.catch(() => {});
     yield* splitter.push(block);
-    if (pos >= size) break;
-    // Fresh every time: the chunks just yielded may alias the previous block.
-    block = Buffer.allocUnsafe(Math.min(o.readSize, size - pos));
-    await readFully(fh, block, pos);
+    if (ahead === null) break;
+    block = await ahead;
+    pos += block.length;
   }
   yield* splitter.finish();
 }

@@ -1,0 +1,41 @@
+import { showData } from '@cairn/lineage';
+import { readWorkspaceState } from '@cairn/runner';
+import type { Argv, CommandModule } from 'yargs';
+import { findWorkspace, withStore, type GlobalArgs } from '../../context.js';
+import { printJson } from '../../output.js';
+import { buildRows, renderCsv, renderMarkdown, renderTable } from '../../show-table.js';
+
+interface Args extends GlobalArgs {
+  csv?: boolean;
+  md?: boolean;
+  'sort-by'?: string;
+  'sort-order'?: 'asc' | 'desc';
+  num?: number;
+  all?: boolean;
+  pager?: boolean;
+}
+
+export const expShowCommand: CommandModule<GlobalArgs, Args> = {
+  command: 'show',
+  describe: 'The table of experiments and their checkpoints',
+  builder: (y) =>
+    y
+      .option('csv', { type: 'boolean', describe: 'print CSV' })
+      .option('md', { type: 'boolean', describe: 'print a Markdown table' })
+      .option('sort-by', { type: 'string', describe: 'sort experiments by this metric or param of their tip' })
+      .option('sort-order', { choices: ['asc', 'desc'] as const, default: 'asc' as const })
+      .option('num', { alias: 'n', type: 'number', describe: 'show at most K checkpoints per experiment' })
+      .option('all', { type: 'boolean', describe: 'every experiment and checkpoint (the default)' })
+      .option('pager', { type: 'boolean', default: true, describe: 'page long tables on a TTY (--no-pager to disable)' })
+      .conflicts('csv', ['md', 'json'])
+      .conflicts('md', 'json') as unknown as Argv<Args>,
+  handler: async (args) => {
+    const workspace = await readWorkspaceState(findWorkspace());
+    const experiments = await withStore(args, (store) => showData(store));
+    if (args.json) return printJson({ workspace, experiments });
+    const rows = buildRows({ workspace, experiments }, { limit: args.num, sortBy: args['sort-by'], sortOrder: args['sort-order'] });
+    if (args.csv) process.stdout.write(renderCsv(rows));
+    else if (args.md) process.stdout.write(renderMarkdown(rows));
+    else process.stdout.write(`${renderTable(rows)}\n`);
+  },
+};

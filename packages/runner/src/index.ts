@@ -1,0 +1,15 @@
+/**
+ * @cairn/runner: runs a pipeline stage as a checkpoint experiment —
+ * pipeline files, params, the signal protocol, cairn.lock — on top of
+ * @cairn/lineage and @cairn/store.
+ */
+export { runExperiment, type RunOptions, type RunResult, type RunEvent } from './run.js';
+export { loadPipeline, parsePipeline, selectStage, PIPELINE_FILES, DEFAULT_PARAMS_FILE, type Pipeline, type Stage, type OutSpec, type ParamSpec, type MetricSpec } from './pipeline.js';
+export { readParams, setParams, writeParamsValues, parseSetArg, groupSetArgs, getParam, type ParamValues } from './params.js';
+export { readMetrics, flatten, mergeMetrics, type MetricValues } from './metrics.js';
+export { SignalWatcher, dvcSignalPath, prepareDvcTmp, type Signal } from './signal.js';
+export { makeCheckpoint, signalCheckpoint, parseMetricArgs, resolveSignalPath } from './checkpoint.js';
+export { buildRunEnv, pythonModuleDir } from './env.js';
+export { readLock, writeLock, LOCK_FILE, type LockState } from './lockfile.js';
+export { capturePaths, sameEntries, sameValues } from './snapshot.js';
+export { readWorkspaceState, type WorkspaceState } from './workspace.js';

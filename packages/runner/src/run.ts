@@ -1,0 +1,292 @@
+/**
+ * `exp run`: decide resume / branch / --rev / --reset, run the stage's
+ * command with the signal protocol, record a checkpoint at every signal,
+ * and finish per SPEC.md. The store is opened only while a checkpoint is
+ * being recorded, so other processes read it between checkpoints.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Store, isCairnError } from '@cairn/store';
+import { appendCheckpoint, createExperiment, findExperiment, readCheckpoint, randomName, resolveRef, checkName, type CheckpointRecord } from '@cairn/lineage';
+import { CairnError } from './errors.js';
+import { loadPipeline, selectStage, DEFAULT_PARAMS_FILE, type Stage } from './pipeline.js';
+import { groupSetArgs, readParams, setParams, type ParamValues } from './params.js';
+import { readMetrics, type MetricValues } from './metrics.js';
+import { SignalWatcher, dvcSignalPath, prepareDvcTmp, type Signal } from './signal.js';
+import { buildRunEnv } from './env.js';
+import { readLock, writeLock } from './lockfile.js';
+import { capturePaths, sameEntries, sameValues, type Captured } from './snapshot.js';
+
+export type RunEvent =
+  | { type: 'warning'; message: string }
+  | { type: 'info'; message: string }
+  | { type: 'checkpoint'; id: string; step: number; experiment: string; message: string };
+
+export interface RunOptions {
+  workspace: string;
+  storeDir: string;
+  stage?: string;
+  name?: string;
+  rev?: string;
+  reset?: boolean;
+  set?: string[];
+  maxCheckpoints?: number;
+  /** Time between SIGTERM and SIGKILL when stopping the command (default CAIRN_KILL_GRACE seconds, else 5 s). */
+  killGraceMs?: number;
+  onEvent?: (e: RunEvent) => void;
+  /** Resolves when the caller wants the run interrupted (Ctrl+C). */
+  interrupt?: Promise<void>;
+}
+
+export interface RunResult {
+  experiment: string;
+  /** Checkpoints recorded by this run, oldest first. */
+  checkpoints: string[];
+  /** 0 done, 1 the command or a checkpoint failed, 130 interrupted. */
+  exitCode: 0 | 1 | 130;
+  reason?: string;
+}
+
+type Mode =
+  | { kind: 'fresh' }
+  | { kind: 'resume'; tip: string }
+  | { kind: 'branch'; from: string; basedOn: string }
+  | { kind: 'rev'; from: string };
+
+function defaultGrace(): number {
+  const s = Number(process.env.CAIRN_KILL_GRACE);
+  return Number.isFinite(s) && s >= 0 ? s * 1000 : 5000;
+}
+
+/** Merged metrics of the metrics files plus those sent in the signal. */
+function collectMetrics(files: MetricValues, fromSignal?: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const v of Object.values(files)) Object.assign(out, v);
+  if (fromSignal) Object.assign(out, fromSignal);
+  return out;
+}
+
+export async function runExperiment(opts: RunOptions): Promise<RunResult> {
+  const ws = path.resolve(opts.workspace);
+  const emit = opts.onEvent ?? (() => {});
+  if (opts.rev !== undefined && opts.reset) throw new CairnError('BAD_INPUT', '--rev and --reset cannot be used together');
+  if (opts.maxCheckpoints !== undefined && (!Number.isInteger(opts.maxCheckpoints) || opts.maxCheckpoints < 1)) {
+    throw new CairnError('BAD_INPUT', '--max-checkpoints must be a whole number of 1 or more');
+  }
+  if (opts.name !== undefined) checkName(opts.name);
+  const pipeline = await loadPipeline(ws);
+  for (const w of pipeline.warnings) emit({ type: 'warning', message: w });
+  const stage = selectStage(pipeline, opts.stage);
+  const ckptOuts = stage.outs.filter((o) => o.checkpoint).map((o) => o.path);
+  const allOuts = stage.outs.map((o) => o.path);
+
+  if (opts.set?.length) {
+    const defaultFile = stage.params[0]?.file ?? DEFAULT_PARAMS_FILE;
+    for (const [file, list] of groupSetArgs(opts.set, defaultFile)) {
+      await setParams(ws, file, list.map((a) => `${a.key}=${JSON.stringify(a.value)}`));
+    }
+  }
+  const params: ParamValues = await readParams(ws, stage.params);
+  const lock = await readLock(ws);
+
+  // Decide what this run is, and snapshot the deps, in one short store session.
+  const plan = await Store.with(opts.storeDir, async (store) => {
+    if (opts.name !== undefined && (await findExperiment(store, opts.name))) {
+      throw new CairnError('BAD_INPUT', `experiment name '${opts.name}' is already in use`, { hint: 'choose another --name, or cairn exp remove it' });
+    }
+    const deps = await capturePaths(store, ws, stage.deps, 'dep');
+    let mode: Mode = { kind: 'fresh' };
+    let parent: CheckpointRecord | null = null;
+    if (opts.rev !== undefined) {
+      const from = await resolveRef(store, opts.rev);
+      parent = await readCheckpoint(store, from);
+      // --rev restores the checkpoint's outs so the script starts from them.
+      for (const [p, e] of Object.entries(parent.outs)) await store.getToPath(e.id, path.resolve(ws, p));
+      mode = { kind: 'rev', from };
+    } else if (!opts.reset && lock) {
+      const exp = await findExperiment(store, lock.experiment);
+      if (exp?.tip) {
+        parent = await readCheckpoint(store, exp.tip);
+        const unchanged = sameValues(parent.params, params) && sameEntries(parent.deps, deps) && opts.name === undefined;
+        mode = unchanged ? { kind: 'resume', tip: exp.tip } : { kind: 'branch', from: exp.tip, basedOn: lock.experiment };
+      }
+    }
+    return { deps, mode, parent };
+  });
+
+  if (opts.reset) {
+    for (const p of ckptOuts) await rm(path.resolve(ws, p), { recursive: true, force: true });
+  }
+  const mode = plan.mode;
+  const resume = mode.kind === 'resume';
+  const expName = resume ? lock!.experiment : (opts.name ?? randomName());
+  const firstStep = plan.parent ? plan.parent.step + 1 : 0;
+  if (mode.kind === 'resume') emit({ type: 'info', message: `Resuming experiment '${expName}'.` });
+  else if (mode.kind === 'branch') emit({ type: 'info', message: `Modified checkpoint experiment based on '${mode.basedOn}' will be created.` });
+  else if (mode.kind === 'rev') emit({ type: 'info', message: `Restored checkpoint '${mode.from.slice(0, 7)}'; new experiment '${expName}' branches from it.` });
+  else emit({ type: 'info', message: `Running experiment '${expName}'${opts.reset ? ' from scratch' : ''}.` });
+
+  const sigDir = await mkdtemp(path.join(tmpdir(), 'cairn-signal-'));
+  const signalPath = path.join(sigDir, 'CAIRN_CHECKPOINT');
+  const cleanupDvc = await prepareDvcTmp(ws);
+  const watcher = new SignalWatcher([signalPath, dvcSignalPath(ws)]);
+  await watcher.start();
+
+  const recorded: string[] = [];
+  let created = resume; // the experiment exists once its first checkpoint is recorded
+  let lastOuts: Record<string, Captured> = resume ? plan.parent!.outs : {};
+  let tip: string | null = resume ? (mode as { tip: string }).tip : null;
+
+  /** Records one checkpoint of `paths`; returns its ID. */
+  const record = async (paths: string[], what: string, signalMetrics?: Record<string, unknown>): Promise<{ id: string; step: number }> => {
+    const metrics = collectMetrics(await readMetrics(ws, stage.metrics.map((m) => m.path)), signalMetrics);
+    return Store.with(opts.storeDir, async (store) => {
+      const outs = await capturePaths(store, ws, paths, what);
+      if (!created) {
+        await createExperiment(store, {
+          name: expName,
+          from: mode.kind === 'branch' || mode.kind === 'rev' ? mode.from : null,
+          baseline: mode.kind === 'fresh' ? { deps: plan.deps, params } : undefined,
+        });
+        created = true;
+      }
+      const outEntries = Object.fromEntries(
+        Object.entries(outs).map(([p, e]) => [p, { ...e, checkpoint: ckptOuts.includes(p) }]),
+      );
+      const r = await appendCheckpoint(store, expName, { stage: stage.name, cmd: stage.cmd, outs: outEntries, deps: plan.deps, params, metrics }, { expectTip: tip });
+      tip = r.id;
+      lastOuts = outs;
+      recorded.push(r.id);
+      await writeLock(ws, { experiment: expName, checkpoint: r.id, stage: stage.name, cmd: stage.cmd, deps: plan.deps, params, outs: outEntries });
+      return { id: r.id, step: r.step };
+    });
+  };
+
+  const env = buildRunEnv({ root: ws, expName, step: firstStep, resume, signalPath });
+  const child = spawn(stage.cmd, {
+    shell: true,
+    cwd: stage.wdir ? path.resolve(ws, stage.wdir) : ws,
+    env,
+    stdio: 'inherit',
+    // Its own process group, so stopping it reaches the shell's children too.
+    detached: true,
+  });
+  const grace = opts.killGraceMs ?? defaultGrace();
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping || child.exitCode !== null || child.signalCode !== null) return;
+    stopping = true;
+    killGroup(child, signal);
+    const t = setTimeout(() => killGroup(child, 'SIGKILL'), grace);
+    t.unref();
+  };
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('exit', (code, signal) => resolve({ code, signal }));
+    child.on('error', (err) => {
+      emit({ type: 'warning', message: `cannot start the command: ${err.message}` });
+      resolve({ code: 127, signal: null });
+    });
+  });
+  let interrupted = false;
+  opts.interrupt?.then(() => {
+    interrupted = true;
+    stop('SIGINT');
+  });
+
+  let failure: string | undefined;
+  let maxReached = false;
+  const handle = async (s: Signal) => {
+    if (s.error) {
+      failure = `bad checkpoint signal: ${s.error}`;
+      await watcher.fail(s, failure);
+      stop('SIGTERM');
+      return;
+    }
+    try {
+      const { id, step } = await record(ckptOuts, 'checkpoint out', s.payload.metrics as Record<string, unknown> | undefined);
+      const message = `Checkpoint experiment iteration '${id.slice(0, 7)}'.`;
+      emit({ type: 'checkpoint', id, step, experiment: expName, message });
+      if (opts.maxCheckpoints !== undefined && recorded.length >= opts.maxCheckpoints) {
+        maxReached = true;
+        // Stopped before the ack, so the script does not start another epoch.
+        stop('SIGTERM');
+      }
+      await watcher.ack(s);
+    } catch (err) {
+      failure = isCairnError(err) ? err.message : `recording the checkpoint failed: ${(err as Error).message}`;
+      await watcher.fail(s, failure);
+      stop('SIGTERM');
+    }
+  };
+
+  try {
+    let pending = watcher.next();
+    let done = false;
+    let result: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    while (!done) {
+      const next = await Promise.race([pending, exited.then(() => 'exit' as const)]);
+      if (next === 'exit') {
+        result = await exited;
+        // Signals written just before the exit are still taken, briefly.
+        const late = await Promise.race([pending, new Promise<null>((r) => setTimeout(() => r(null), 30))]);
+        if (late) {
+          if (!failure) await handle(late);
+          pending = watcher.next();
+          continue;
+        }
+        done = true;
+      } else if (next) {
+        pending = watcher.next();
+        if (!failure) await handle(next);
+      }
+    }
+    const { code, signal } = result!;
+    if (failure) return { experiment: expName, checkpoints: recorded, exitCode: 1, reason: failure };
+    if (interrupted) return { experiment: expName, checkpoints: recorded, exitCode: 130, reason: 'interrupted' };
+    if (maxReached) return { experiment: expName, checkpoints: recorded, exitCode: 0 };
+    if (code !== 0) {
+      const why = signal ? `the command was killed by ${signal}` : `the command exited with code ${code}`;
+      return { experiment: expName, checkpoints: recorded, exitCode: 1, reason: why };
+    }
+    // Exit 0: a final checkpoint when an out changed since the last one (plain outs are only recorded here).
+    const needFinal = await Store.with(opts.storeDir, async (store) => {
+      if (recorded.length === 0) return true;
+      const now = await capturePaths(store, ws, allOuts, 'out');
+      return !sameEntries(now, lastOuts);
+    });
+    if (needFinal && allOuts.length > 0) {
+      const { id, step } = await record(allOuts, 'out');
+      emit({ type: 'checkpoint', id, step, experiment: expName, message: `Checkpoint experiment iteration '${id.slice(0, 7)}'.` });
+    } else if (needFinal && recorded.length === 0) {
+      // A stage with no outs still leaves a record of its params, deps and metrics.
+      const { id, step } = await record([], 'out');
+      emit({ type: 'checkpoint', id, step, experiment: expName, message: `Checkpoint experiment iteration '${id.slice(0, 7)}'.` });
+    }
+    return { experiment: expName, checkpoints: recorded, exitCode: 0 };
+  } catch (err) {
+    stop('SIGTERM');
+    await exited;
+    throw err;
+  } finally {
+    await watcher.close();
+    await cleanupDvc();
+    await rm(sigDir, { recursive: true, force: true });
+  }
+}
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    try {
+      child.kill(signal);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+export type { Stage };

@@ -1,0 +1,47 @@
+/**
+ * Capturing workspace paths (outs, deps) into the store and comparing them
+ * with what a checkpoint holds.
+ */
+import { lstat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Store } from '@cairn/store';
+import { CairnError } from './errors.js';
+
+export interface Captured {
+  id: string;
+  size: number;
+  kind: 'file' | 'tree';
+}
+
+/** Stores each path; a missing path is NOT_FOUND naming `what` (e.g. "checkpoint out"). */
+export async function capturePaths(store: Store, workspace: string, paths: string[], what: string): Promise<Record<string, Captured>> {
+  const out: Record<string, Captured> = {};
+  for (const p of paths) {
+    const abs = path.resolve(workspace, p);
+    const st = await lstat(abs).catch(() => undefined);
+    if (!st) throw new CairnError('NOT_FOUND', `${what} '${p}' is missing`, { hint: `the stage must produce ${p}` });
+    if (!st.isFile() && !st.isDirectory()) throw new CairnError('BAD_INPUT', `${what} '${p}' is neither a file nor a folder`);
+    const id = await store.putPath(abs);
+    const s = await store.stat(id);
+    out[p] = { id, size: s.size, kind: st.isDirectory() ? 'tree' : 'file' };
+  }
+  return out;
+}
+
+/** Same IDs for the same paths. */
+export function sameEntries(a: Record<string, { id: string }>, b: Record<string, { id: string }>): boolean {
+  const ka = Object.keys(a).sort();
+  const kb = Object.keys(b).sort();
+  return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a[k].id === b[k].id);
+}
+
+/** Deep equality of plain JSON-like values (params). */
+export function sameValues(a: unknown, b: unknown): boolean {
+  return JSON.stringify(sortKeys(a)) === JSON.stringify(sortKeys(b));
+}
+
+function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]));
+  return v;
+}
