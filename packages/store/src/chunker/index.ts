@@ -16,7 +16,7 @@ import { parseZip } from './torchzip.js';
 export type { ChunkerOptions } from './options.js';
 
 /** Which layout chunkFile recognised; exported for diagnostics and tests. */
-export type Layout = 'safetensors' | 'zip' | 'cdc';
+export type Layout = 'safetensors' | 'zip';
 
 /** The format segments of a file, or null to use CDC. Throws only on I/O errors. */
 export async function detectSegments(src: Source): Promise<{ layout: Layout; segments: Segment[] } | null> {
