@@ -13,3 +13,5 @@ export { buildRunEnv, pythonModuleDir } from './env.js';
 export { readLock, writeLock, LOCK_FILE, type LockState } from './lockfile.js';
 export { capturePaths, sameEntries, sameValues } from './snapshot.js';
 export { readWorkspaceState, type WorkspaceState } from './workspace.js';
+export { applyCheckpoint, type ApplyOptions, type ApplyResult } from './apply.js';
+export { diffExperiments, type DiffOptions, type DiffResult, type ValueChange, type PathChange } from './diff.js';

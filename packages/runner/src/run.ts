@@ -12,7 +12,7 @@ import { Store, isCairnError } from '@cairn/store';
 import { appendCheckpoint, createExperiment, findExperiment, readCheckpoint, randomName, resolveRef, checkName, type CheckpointRecord } from '@cairn/lineage';
 import { CairnError } from './errors.js';
 import { loadPipeline, selectStage, DEFAULT_PARAMS_FILE, type Stage } from './pipeline.js';
-import { groupSetArgs, readParams, setParams, type ParamValues } from './params.js';
+import { parseSetArg, readParams, setParams, type ParamValues } from './params.js';
 import { readMetrics, type MetricValues } from './metrics.js';
 import { SignalWatcher, dvcSignalPath, prepareDvcTmp, type Signal } from './signal.js';
 import { buildRunEnv } from './env.js';
@@ -52,7 +52,7 @@ export interface RunResult {
 type Mode =
   | { kind: 'fresh' }
   | { kind: 'resume'; tip: string }
-  | { kind: 'branch'; from: string; basedOn: string }
+  | { kind: 'branch'; from: string; basedOn: string; atTip: boolean }
   | { kind: 'rev'; from: string };
 
 function defaultGrace(): number {
@@ -84,9 +84,13 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
 
   if (opts.set?.length) {
     const defaultFile = stage.params[0]?.file ?? DEFAULT_PARAMS_FILE;
-    for (const [file, list] of groupSetArgs(opts.set, defaultFile)) {
-      await setParams(ws, file, list.map((a) => `${a.key}=${JSON.stringify(a.value)}`));
+    // The user's own text goes to setParams, so `lr=5.0` stays 5.0 in the file.
+    const byFile = new Map<string, string[]>();
+    for (const arg of opts.set) {
+      const file = parseSetArg(arg).file ?? defaultFile;
+      byFile.set(file, [...(byFile.get(file) ?? []), arg]);
     }
+    for (const [file, args] of byFile) await setParams(ws, file, args);
   }
   const params: ParamValues = await readParams(ws, stage.params);
   const lock = await readLock(ws);
@@ -105,13 +109,13 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
       // --rev restores the checkpoint's outs so the script starts from them.
       for (const [p, e] of Object.entries(parent.outs)) await store.getToPath(e.id, path.resolve(ws, p));
       mode = { kind: 'rev', from };
-    } else if (!opts.reset && lock) {
+    } else if (!opts.reset && lock && (await store.has(lock.checkpoint))) {
+      // The checkpoint the last run or apply left here is where this run continues from.
+      parent = await readCheckpoint(store, lock.checkpoint);
       const exp = await findExperiment(store, lock.experiment);
-      if (exp?.tip) {
-        parent = await readCheckpoint(store, exp.tip);
-        const unchanged = sameValues(parent.params, params) && sameEntries(parent.deps, deps) && opts.name === undefined;
-        mode = unchanged ? { kind: 'resume', tip: exp.tip } : { kind: 'branch', from: exp.tip, basedOn: lock.experiment };
-      }
+      const atTip = exp?.tip === lock.checkpoint;
+      const unchanged = sameValues(parent.params, params) && sameEntries(parent.deps, deps) && opts.name === undefined;
+      mode = atTip && unchanged ? { kind: 'resume', tip: lock.checkpoint } : { kind: 'branch', from: lock.checkpoint, basedOn: lock.experiment, atTip };
     }
     return { deps, mode, parent };
   });
@@ -124,7 +128,8 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
   const expName = resume ? lock!.experiment : (opts.name ?? randomName());
   const firstStep = plan.parent ? plan.parent.step + 1 : 0;
   if (mode.kind === 'resume') emit({ type: 'info', message: `Resuming experiment '${expName}'.` });
-  else if (mode.kind === 'branch') emit({ type: 'info', message: `Modified checkpoint experiment based on '${mode.basedOn}' will be created.` });
+  else if (mode.kind === 'branch' && mode.atTip) emit({ type: 'info', message: `Modified checkpoint experiment based on '${mode.basedOn}' will be created.` });
+  else if (mode.kind === 'branch') emit({ type: 'info', message: `New checkpoint experiment '${expName}' branching from '${mode.from.slice(0, 7)}' of '${mode.basedOn}' will be created.` });
   else if (mode.kind === 'rev') emit({ type: 'info', message: `Restored checkpoint '${mode.from.slice(0, 7)}'; new experiment '${expName}' branches from it.` });
   else emit({ type: 'info', message: `Running experiment '${expName}'${opts.reset ? ' from scratch' : ''}.` });
 

@@ -7,8 +7,13 @@ import type { ObjectId } from './types.js';
  * reported through `onMissing` with the path that led to them.
  */
 export async function markReachable(store: Store, onMissing: (id: ObjectId, from: string) => void): Promise<Set<ObjectId>> {
+  return markFrom(store, (await store.refs.list()).map((r) => ({ id: r.id, from: `ref ${r.name}` })), onMissing);
+}
+
+/** Marks every object reachable from `roots` (each with a description of where it came from). */
+export async function markFrom(store: Store, roots: Array<{ id: ObjectId; from: string }>, onMissing: (id: ObjectId, from: string) => void): Promise<Set<ObjectId>> {
   const marked = new Set<ObjectId>();
-  const stack: Array<{ id: ObjectId; from: string }> = (await store.refs.list()).map((r) => ({ id: r.id, from: `ref ${r.name}` }));
+  const stack = [...roots];
   while (stack.length > 0) {
     const { id, from } = stack.pop()!;
     if (marked.has(id)) continue;

@@ -250,3 +250,20 @@ test('gc rewrites a mostly dead pack, keeping its live objects', async () => {
     assert.equal((await s.verify({ readData: true })).ok, true);
   });
 });
+
+test('hashPath gives the ID putPath would, and writes nothing', async () => {
+  const { dir, work } = await freshStore();
+  const src = join(work, 'd');
+  await mkdir(src);
+  await writeFile(join(src, 'a'), randomBytes(700 * 1024));
+  await writeFile(join(src, 'b'), 'b');
+  await Store.with(dir, async (s) => {
+    const before = await s.stats();
+    const hashed = await s.hashPath(src);
+    const fileHash = await s.hashPath(join(src, 'a'));
+    assert.deepEqual(await s.stats(), before);
+    assert.equal(await s.has(hashed), false);
+    assert.equal(await s.putPath(src), hashed);
+    assert.equal(await s.putPath(join(src, 'a')), fileHash);
+  });
+});

@@ -15,6 +15,7 @@ import { mkdirDurable, syncDir, tmpName } from './fsutil.js';
 import { rebuildIndex } from './repair.js';
 import { verifyStore } from './verify.js';
 import { collectGarbage } from './gc.js';
+import { markFrom } from './reachable.js';
 import { computeStats } from './stats.js';
 import type { ObjectId, ObjectStat, ObjectType, TreeEntry, StoreStats, VerifyReport, GcReport, RepairReport, PutOptions } from './types.js';
 
@@ -58,6 +59,8 @@ export class Store {
   private sealed: SealedPack[] = [];
   private handles = new Map<string, Promise<FileHandle>>();
   private closed = false;
+  /** Set while hashPath() runs: blobs are hashed, not written. */
+  private hashOnly = false;
 
   private constructor(readonly dir: string, readonly index: IndexDb) {
     this.refs = new Refs(join(dir, 'refs'), () => this.flush());
@@ -142,7 +145,7 @@ export class Store {
 
   private async putBlob(type: ObjectType, data: Buffer, size?: number): Promise<ObjectId> {
     const id = sha256(data).toString('hex');
-    if (this.pending.has(id) || (await this.index.get(id))) return id;
+    if (this.hashOnly || this.pending.has(id) || (await this.index.get(id))) return id;
     if (this.writer && this.writer.count > 0 && this.writer.size + data.length > TARGET_PACK_SIZE) {
       this.sealed.push(await this.writer.seal());
       this.writer = undefined;
@@ -202,10 +205,9 @@ export class Store {
     for (const d of dirents.sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const p = join(path, d.name);
       if (d.isFile()) {
-        const id = await this.putFileInner(p, opts);
-        const loc = this.pending.get(id) ?? (await this.index.get(id))!;
         const st = await fsStat(p);
-        entries.push({ name: d.name, kind: 'file', id, size: loc.size, exec: (st.mode & 0o111) !== 0 });
+        const id = await this.putFileInner(p, opts);
+        entries.push({ name: d.name, kind: 'file', id, size: st.size, exec: (st.mode & 0o111) !== 0 });
       } else if (d.isDirectory()) {
         const sub = await this.putDirectoryInner(p, opts);
         entries.push({ name: d.name, kind: 'tree', id: sub.id, size: sub.size, exec: false });
@@ -241,6 +243,20 @@ export class Store {
     throw new CairnError('BAD_INPUT', `${path} is neither a regular file nor a folder`);
   }
 
+  /**
+   * The ID `putPath` would return for a file or folder, computed without
+   * writing anything: for comparing a workspace with a checkpoint.
+   */
+  async hashPath(path: string): Promise<ObjectId> {
+    if (this.pending.size > 0) await this.flush();
+    this.hashOnly = true;
+    try {
+      return await this.putPath(path);
+    } finally {
+      this.hashOnly = false;
+    }
+  }
+
   /** Stores a stream's bytes as a file; returns its file-manifest ID. */
   async putStream(input: AsyncIterable<Uint8Array> | Readable, opts: PutOptions = {}): Promise<ObjectId> {
     return this.putChunks(chunkStream(input), false, opts);
@@ -256,6 +272,34 @@ export class Store {
       if (!(await this.has(l))) throw new CairnError('NOT_FOUND', `record links to a missing object ${l.slice(0, 7)}`);
     }
     return this.putBlob('record', encodeRecord(body, links));
+  }
+
+  /**
+   * Stores an object received whole from elsewhere (an import), checking
+   * that its bytes hash to `id` and, for structured types, that they decode.
+   * Links are not checked here: an importer writes every object before any
+   * ref, and verifies reachability itself.
+   */
+  async putObject(id: ObjectId, type: ObjectType, data: Buffer): Promise<void> {
+    if (!/^[0-9a-f]{64}$/.test(id)) throw new CairnError('BAD_INPUT', `not an object ID: '${id.slice(0, 80)}'`);
+    if (sha256(data).toString('hex') !== id) throw new CairnError('BAD_INPUT', `object ${id.slice(0, 12)} does not match its ID (its bytes hash to something else)`);
+    const where = `${type} ${id.slice(0, 12)}`;
+    let size = data.length;
+    try {
+      if (type === 'file') size = decodeFile(data, where).size;
+      else if (type === 'tree') size = decodeTree(data, where).reduce((n, e) => n + e.size, 0);
+      else if (type === 'record') decodeRecord(data, where);
+    } catch (err) {
+      throw new CairnError('BAD_INPUT', `object ${id.slice(0, 12)} is not a valid ${type}: ${(err as Error).message}`);
+    }
+    if (this.pending.has(id) || (await this.index.get(id))) return;
+    await this.putBlob(type, data, size);
+  }
+
+  /** An object's type and stored bytes (checksum-verified), as putObject takes them. */
+  async readObject(id: ObjectId): Promise<{ type: ObjectType; data: Buffer }> {
+    const loc = await this.locate(id);
+    return { type: loc.type, data: await this.readBlob(id, loc) };
   }
 
   // ---- reading -------------------------------------------------------
@@ -440,6 +484,17 @@ export class Store {
       const loc = decodeLocation(value);
       if (!opts.types || opts.types.includes(loc.type)) yield { id, type: loc.type, size: loc.size };
     }
+  }
+
+  /**
+   * Every object reachable from `roots` (records → links, trees → entries,
+   * files → chunks), roots included. A missing object is NOT_FOUND.
+   */
+  async reachable(roots: ObjectId[]): Promise<Set<ObjectId>> {
+    if (this.pending.size > 0) await this.flush();
+    return markFrom(this, roots.map((id) => ({ id, from: 'root' })), (id, from) => {
+      throw new CairnError('NOT_FOUND', `object ${id.slice(0, 12)} (reached from ${from}) is missing from the store`, { hint: 'run cairn fsck' });
+    });
   }
 
   /** A namespaced cache for an upper layer (values: any msgpack-able value). */
