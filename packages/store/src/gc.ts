@@ -11,6 +11,13 @@ import type { GcReport } from './types.js';
 
 /** A pack whose dead bytes pass this share is rewritten; below it, kept as is. */
 const REWRITE_DEAD_SHARE = 0.2;
+/**
+ * Every checkpoint seals a small pack of its own (records plus changed
+ * chunks). Once this many packs under SMALL_PACK exist, gc merges them, so
+ * the pack count follows the data size rather than the checkpoint count.
+ */
+const SMALL_PACK = 8 * 1024 * 1024;
+const MERGE_SMALL_PACKS = 16;
 
 /**
  * Mark from refs, then sweep: packs with no live blob are deleted, packs
@@ -37,13 +44,21 @@ export async function collectGarbage(store: Store, opts: { dryRun?: boolean }): 
     }
   }
   const files = await listPackFiles(store.packsDir);
-  const report: GcReport = { dryRun: !!opts.dryRun, liveObjects: live.size, deadObjects: 0, bytesFreed: 0, packsDeleted: 0, packsRewritten: 0 };
+  const report: GcReport = { dryRun: !!opts.dryRun, liveObjects: live.size, deadObjects: 0, bytesFreed: 0, packsDeleted: 0, packsRewritten: 0, packsWritten: 0 };
   const toDelete: typeof files = [];
   const toRewrite: Array<Array<[string, Location]>> = [];
   const deadIds: string[] = [];
+  const small = files.filter((f) => {
+    const p = byPack.get(f.packId);
+    return f.size < SMALL_PACK && p && p.live.length > 0 && p.deadBytes <= REWRITE_DEAD_SHARE * p.bytes;
+  });
+  const mergeSmall = new Set(small.length >= MERGE_SMALL_PACKS ? small.map((f) => f.packId) : []);
   for (const f of files) {
     const p = byPack.get(f.packId);
-    if (!p || p.live.length === 0) {
+    if (mergeSmall.has(f.packId)) {
+      toDelete.push(f);
+      toRewrite.push(p!.live);
+    } else if (!p || p.live.length === 0) {
       // No indexed live blob: all of it goes (this also clears packs orphaned by a killed gc).
       toDelete.push(f);
     } else if (p.deadBytes > REWRITE_DEAD_SHARE * p.bytes) {
@@ -73,13 +88,17 @@ export async function collectGarbage(store: Store, opts: { dryRun?: boolean }): 
         const data = await store.readBlob(id, loc);
         if (writer && writer.size + data.length > TARGET_PACK_SIZE) {
           written += (await writer.seal()).bytes;
+          report.packsWritten++;
           writer = undefined;
         }
         writer ??= new PackWriter(store.packsDir);
         moved.set(id, locationOf(writer.packId, await writer.add(Buffer.from(id, 'hex'), loc.type, data, loc.size)));
       }
     }
-    if (writer) written += (await writer.seal()).bytes;
+    if (writer) {
+      written += (await writer.seal()).bytes;
+      report.packsWritten++;
+    }
   } catch (err) {
     await writer?.abort();
     throw err;

@@ -267,3 +267,26 @@ test('hashPath gives the ID putPath would, and writes nothing', async () => {
     assert.equal(await s.putPath(join(src, 'a')), fileHash);
   });
 });
+
+test('gc merges many small packs into one, keeping every object', async () => {
+  const { dir } = await freshStore();
+  const ids: string[] = [];
+  for (let i = 0; i < 20; i++) {
+    await Store.with(dir, async (s) => {
+      const id = await s.putBuffer(randomBytes(10_000 + i));
+      await s.refs.set(`keep/${i}`, id);
+      ids.push(id);
+    });
+  }
+  assert.equal((await listPackFiles(join(dir, 'packs'))).length, 20);
+  await Store.with(dir, async (s) => {
+    const r = await s.gc();
+    assert.equal(r.packsRewritten, 20);
+    assert.equal(r.packsWritten, 1);
+  });
+  assert.equal((await listPackFiles(join(dir, 'packs'))).length, 1);
+  await Store.with(dir, async (s) => {
+    for (const id of ids) assert.equal((await s.getBuffer(id)).length > 10_000 - 1, true);
+    assert.equal((await s.verify({ readData: true })).ok, true);
+  });
+});

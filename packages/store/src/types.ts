@@ -61,7 +61,10 @@ export interface GcReport {
   /** Pack bytes that were (or, dry run, would be) freed on disk. */
   bytesFreed: number;
   packsDeleted: number;
+  /** Packs whose live objects were copied into new packs (mostly dead, or small ones merged). */
   packsRewritten: number;
+  /** New packs written by the rewrite. */
+  packsWritten: number;
 }
 
 export interface RepairReport {
