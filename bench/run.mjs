@@ -14,6 +14,7 @@ import { rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { parseSize, fmtBytes, writeModel, rewriteTensors, checkSafetensors } from './gen-safetensors.mjs';
 import { planScenario, SCENARIOS } from './scenarios.mjs';
 import { summarize, median, settle, cpFsync, runChild, warmRead, sha256File, listFiles, dirBytes, freeBytes, rmrf } from './measure.mjs';
@@ -289,6 +290,13 @@ const results = {
     data: opt.data,
     argv: process.argv.slice(2),
     node: process.version,
+    commit: (() => {
+      try {
+        return execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+      } catch {
+        return null;
+      }
+    })(),
     cpus: os.cpus().length,
     memBytes: os.totalmem(),
     loadavg: os.loadavg(),

@@ -2,6 +2,7 @@ import { open, lstat, readdir, readlink, mkdir, rm, rename, symlink, chmod, read
 import { join, resolve as resolvePath, dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { Packr } from 'msgpackr';
+import { webcrypto } from 'node:crypto';
 import { sha256 } from './codec.js';
 import { initChecksum, xxh64 } from './checksum.js';
 import { CairnError } from './errors.js';
@@ -22,6 +23,12 @@ import type { ObjectId, ObjectStat, ObjectType, TreeEntry, StoreStats, VerifyRep
 export const FORMAT_FILE = 'CAIRN';
 const FORMAT_TEXT = 'cairn store\nformat 1\n';
 const READ_AHEAD = 4;
+const WRITE_AHEAD = 4;
+const HASH_AHEAD = 8;
+
+async function sha256Async(data: Buffer): Promise<ObjectId> {
+  return Buffer.from(await webcrypto.subtle.digest('SHA-256', data)).toString('hex');
+}
 const kvPackr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true });
 
 export interface OpenOptions {
@@ -56,7 +63,7 @@ export class Store {
   readonly packsDir: string;
   private writer: PackWriter | undefined;
   private pending = new Map<ObjectId, Location>();
-  private sealed: SealedPack[] = [];
+  private sealing: Promise<SealedPack>[] = [];
   private handles = new Map<string, Promise<FileHandle>>();
   private closed = false;
   /** Set while hashPath() runs: blobs are hashed, not written. */
@@ -143,11 +150,14 @@ export class Store {
 
   // ---- writing -------------------------------------------------------
 
-  private async putBlob(type: ObjectType, data: Buffer, size?: number): Promise<ObjectId> {
-    const id = sha256(data).toString('hex');
+  private async putBlob(type: ObjectType, data: Buffer, size?: number, knownId?: ObjectId): Promise<ObjectId> {
+    const id = knownId ?? sha256(data).toString('hex');
     if (this.hashOnly || this.pending.has(id) || (await this.index.get(id))) return id;
     if (this.writer && this.writer.count > 0 && this.writer.size + data.length > TARGET_PACK_SIZE) {
-      this.sealed.push(await this.writer.seal());
+      // Sealed in the background (its fsync takes a while); flush() waits for it.
+      const sealing = this.writer.seal();
+      sealing.catch(() => {});
+      this.sealing.push(sealing);
       this.writer = undefined;
     }
     this.writer ??= new PackWriter(this.packsDir);
@@ -162,23 +172,41 @@ export class Store {
    * session share packs and a ref never names unindexed data.
    */
   async flush(): Promise<void> {
-    if (this.writer && this.writer.count > 0) this.sealed.push(await this.writer.seal());
+    if (this.writer && this.writer.count > 0) this.sealing.push(this.writer.seal());
     this.writer = undefined;
+    const sealing = this.sealing;
+    this.sealing = [];
+    await Promise.all(sealing);
     if (this.pending.size === 0) return;
     const batch = this.index.obj.batch();
     for (const [id, loc] of this.pending) batch.put(id, encodeLocation(loc));
     await batch.write({ sync: true });
     this.pending.clear();
-    this.sealed = [];
   }
 
   private async putChunks(chunks: AsyncIterable<Buffer>, exec: boolean, opts: PutOptions): Promise<ObjectId> {
     const manifest: FileManifest = { size: 0, exec, chunks: [] };
-    for await (const chunk of chunks) {
-      const id = await this.putBlob('chunk', chunk);
-      manifest.chunks.push({ id, length: chunk.length });
+    // Hashes run on the thread pool, several chunks ahead, so reading,
+    // hashing and writing overlap on the machine's cores; the queue keeps
+    // chunks in file order and bounds memory to HASH_AHEAD chunks.
+    const queue: Array<{ chunk: Buffer; id: Promise<ObjectId> }> = [];
+    const settle = async () => {
+      const { chunk, id } = queue.shift()!;
+      await this.putBlob('chunk', chunk, chunk.length, await id);
+      manifest.chunks.push({ id: await id, length: chunk.length });
       manifest.size += chunk.length;
       opts.onProgress?.(manifest.size);
+    };
+    try {
+      for await (const chunk of chunks) {
+        const id = this.hashOnly ? Promise.resolve(sha256(chunk).toString('hex')) : sha256Async(chunk);
+        id.catch(() => {}); // awaited in settle()
+        queue.push({ chunk, id });
+        if (queue.length >= HASH_AHEAD) await settle();
+      }
+      while (queue.length > 0) await settle();
+    } finally {
+      await Promise.allSettled(queue.map((q) => q.id));
     }
     return this.putBlob('file', encodeFile(manifest), manifest.size);
   }
@@ -411,11 +439,17 @@ export class Store {
     const tmp = tmpName(dest);
     const fh = await open(tmp, 'w', m.exec ? 0o755 : 0o644);
     try {
+      // Several writes in flight: the kernel copies one while the next is read and verified.
       let pos = 0;
+      const writes: Promise<unknown>[] = [];
       for await (const data of this.fileChunks(m)) {
-        await fh.write(data, 0, data.length, pos);
+        const w = fh.write(data, 0, data.length, pos);
+        w.catch(() => {}); // awaited below; this only keeps an early failure from being 'unhandled'
+        writes.push(w);
         pos += data.length;
+        if (writes.length >= WRITE_AHEAD) await writes.shift();
       }
+      await Promise.all(writes);
       await fh.sync();
       await fh.close();
       await chmod(tmp, m.exec ? 0o755 : 0o644);
