@@ -9,6 +9,8 @@ import type { ShowExperiment } from '@cairn/lineage';
 export interface ShowInput {
   workspace: { params: Record<string, unknown>; metrics: Record<string, unknown> };
   experiments: ShowExperiment[];
+  /** Names of experiments with a run in progress. */
+  running?: Set<string>;
 }
 
 export interface Row {
@@ -96,7 +98,7 @@ export function buildRows(input: ShowInput, opts: RowOptions = {}): Row[] {
         const single = all.length === 1;
         const glyph = single ? '─' : i === 0 ? '╓' : i === all.length - 1 ? '╨' : '╟';
         const lead = i === 0 ? `${branch}─` : `${cont} `;
-        const name = i === 0 ? ` [${e.name}]` : '';
+        const name = i === 0 ? ` [${e.name}]${input.running?.has(e.name) ? ' (running)' : ''}` : '';
         rows.push({
           label: `${lead}${glyph} ${r.c.id.slice(0, 7)}${name}${r.suffix}`,
           rev: r.c.id,
@@ -125,14 +127,28 @@ export function formatCreated(iso: string, now: Date): string {
   return `${d.toLocaleString('en-US', { month: 'short', timeZone: 'UTC' })} ${String(d.getUTCDate()).padStart(2, '0')}, ${d.getUTCFullYear()}`;
 }
 
-export function columns(rows: Row[]): { metrics: string[]; params: string[] } {
+export interface RenderOptions {
+  /** Significant digits of non-integer numbers (default 5). */
+  precision?: number;
+  /** Leave out columns whose value is the same in every checkpoint row. */
+  onlyChanged?: boolean;
+  /** Color the header and experiment names (callers decide: a TTY and no NO_COLOR). */
+  color?: boolean;
+}
+
+export function columns(rows: Row[], opts: RenderOptions = {}): { metrics: string[]; params: string[] } {
   const m = new Set<string>();
   const p = new Set<string>();
   for (const r of rows) {
     Object.keys(r.metrics).forEach((k) => m.add(k));
     Object.keys(r.params).forEach((k) => p.add(k));
   }
-  return { metrics: [...m], params: [...p] };
+  const varies = (key: string, pick: (r: Row) => Record<string, unknown>) => {
+    const seen = new Set(rows.filter((r) => r.kind !== 'baseline' && r.kind !== 'workspace').map((r) => JSON.stringify(pick(r)[key] ?? null)));
+    return seen.size > 1;
+  };
+  if (!opts.onlyChanged) return { metrics: [...m], params: [...p] };
+  return { metrics: [...m].filter((k) => varies(k, (r) => r.metrics)), params: [...p].filter((k) => varies(k, (r) => r.params)) };
 }
 
 export function formatValue(v: unknown, precision?: number): string {
@@ -145,15 +161,20 @@ export function formatValue(v: unknown, precision?: number): string {
   return String(v);
 }
 
-export function renderTable(rows: Row[]): string {
-  const { metrics, params } = columns(rows);
+const ANSI = { bold: '\u001b[1m', cyan: '\u001b[36m', yellow: '\u001b[33m', reset: '\u001b[0m' };
+
+export function renderTable(rows: Row[], opts: RenderOptions = {}): string {
+  const { metrics, params } = columns(rows, opts);
+  const paint = (code: string, text: string) => (opts.color ? `${code}${text}${ANSI.reset}` : text);
+  const fmt = (v: unknown) => formatValue(v, opts.precision);
   const table = new Table({
-    head: ['Experiment', 'Created', ...metrics, ...params],
+    head: ['Experiment', 'Created', ...metrics, ...params].map((h) => paint(ANSI.bold, h)),
     style: { head: [], border: [], compact: true },
     colAligns: ['left', 'left', ...metrics.map(() => 'right' as const), ...params.map(() => 'left' as const)],
   });
   for (const r of rows) {
-    table.push([r.label, r.kind === 'workspace' || r.kind === 'baseline' ? '-' : r.created, ...metrics.map((k) => formatValue(r.metrics[k])), ...params.map((k) => formatValue(r.params[k]))]);
+    const label = r.kind === 'checkpoint_tip' ? paint(r.label.includes('(running)') ? ANSI.yellow : ANSI.cyan, r.label) : r.label;
+    table.push([label, r.kind === 'workspace' || r.kind === 'baseline' ? '-' : r.created, ...metrics.map((k) => fmt(r.metrics[k])), ...params.map((k) => fmt(r.params[k]))]);
   }
   return table.toString();
 }
@@ -162,23 +183,23 @@ function csvCell(s: string): string {
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-export function renderCsv(rows: Row[]): string {
-  const { metrics, params } = columns(rows);
+export function renderCsv(rows: Row[], opts: RenderOptions = {}): string {
+  const { metrics, params } = columns(rows, opts);
   const lines = [['Experiment', 'rev', 'typ', 'Created', ...metrics, ...params].map(csvCell).join(',')];
   for (const r of rows) {
     const rev = r.kind === 'workspace' ? 'workspace' : r.rev.slice(0, 7);
-    lines.push([r.experiment, rev, r.kind, r.kind === 'workspace' || r.kind === 'baseline' ? '' : r.created, ...metrics.map((k) => (r.metrics[k] === undefined ? '' : formatValue(r.metrics[k]))), ...params.map((k) => (r.params[k] === undefined ? '' : formatValue(r.params[k])))].map(csvCell).join(','));
+    lines.push([r.experiment, rev, r.kind, r.kind === 'workspace' || r.kind === 'baseline' ? '' : r.created, ...metrics.map((k) => (r.metrics[k] === undefined ? '' : formatValue(r.metrics[k], opts.precision))), ...params.map((k) => (r.params[k] === undefined ? '' : formatValue(r.params[k], opts.precision)))].map(csvCell).join(','));
   }
   return lines.join('\n') + '\n';
 }
 
-export function renderMarkdown(rows: Row[]): string {
-  const { metrics, params } = columns(rows);
+export function renderMarkdown(rows: Row[], opts: RenderOptions = {}): string {
+  const { metrics, params } = columns(rows, opts);
   const head = ['Experiment', 'Created', ...metrics, ...params];
   const esc = (s: string) => s.replace(/\|/g, '\\|');
   const lines = [`| ${head.map(esc).join(' | ')} |`, `|${head.map((_, i) => (i < 2 ? ' --- ' : i < 2 + metrics.length ? ' ---: ' : ' --- ')).join('|')}|`];
   for (const r of rows) {
-    lines.push(`| ${[r.label, r.kind === 'workspace' || r.kind === 'baseline' ? '-' : r.created, ...metrics.map((k) => formatValue(r.metrics[k])), ...params.map((k) => formatValue(r.params[k]))].map(esc).join(' | ')} |`);
+    lines.push(`| ${[r.label, r.kind === 'workspace' || r.kind === 'baseline' ? '-' : r.created, ...metrics.map((k) => formatValue(r.metrics[k], opts.precision)), ...params.map((k) => formatValue(r.params[k], opts.precision))].map(esc).join(' | ')} |`);
   }
   return lines.join('\n') + '\n';
 }

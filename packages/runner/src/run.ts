@@ -18,6 +18,7 @@ import { SignalWatcher, dvcSignalPath, prepareDvcTmp, type Signal } from './sign
 import { buildRunEnv } from './env.js';
 import { readLock, writeLock } from './lockfile.js';
 import { capturePaths, sameEntries, sameValues, type Captured } from './snapshot.js';
+import { markRunning } from './running.js';
 
 export type RunEvent =
   | { type: 'warning'; message: string }
@@ -136,6 +137,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
   const sigDir = await mkdtemp(path.join(tmpdir(), 'cairn-signal-'));
   const signalPath = path.join(sigDir, 'CAIRN_CHECKPOINT');
   const cleanupDvc = await prepareDvcTmp(ws);
+  const unmarkRunning = await markRunning(opts.storeDir, expName, ws);
   const watcher = new SignalWatcher([signalPath, dvcSignalPath(ws)]);
   await watcher.start();
 
@@ -277,6 +279,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
   } finally {
     await watcher.close();
     await cleanupDvc();
+    await unmarkRunning();
     await rm(sigDir, { recursive: true, force: true });
   }
 }

@@ -1,8 +1,9 @@
 import { showData } from '@cairn/lineage';
-import { readWorkspaceState } from '@cairn/runner';
+import { listRunning, readWorkspaceState } from '@cairn/runner';
 import type { Argv, CommandModule } from 'yargs';
-import { findWorkspace, withStore, type GlobalArgs } from '../../context.js';
+import { findStoreDir, findWorkspace, withStore, type GlobalArgs } from '../../context.js';
 import { printJson } from '../../output.js';
+import { printPaged } from '../../pager.js';
 import { buildRows, renderCsv, renderMarkdown, renderTable } from '../../show-table.js';
 
 interface Args extends GlobalArgs {
@@ -13,6 +14,8 @@ interface Args extends GlobalArgs {
   num?: number;
   all?: boolean;
   pager?: boolean;
+  'only-changed'?: boolean;
+  precision?: number;
 }
 
 export const expShowCommand: CommandModule<GlobalArgs, Args> = {
@@ -26,6 +29,8 @@ export const expShowCommand: CommandModule<GlobalArgs, Args> = {
       .option('sort-order', { choices: ['asc', 'desc'] as const, default: 'asc' as const })
       .option('num', { alias: 'n', type: 'number', describe: 'show at most K checkpoints per experiment' })
       .option('all', { type: 'boolean', describe: 'every experiment and checkpoint (the default)' })
+      .option('only-changed', { type: 'boolean', describe: 'only metrics and params whose values differ between checkpoints' })
+      .option('precision', { type: 'number', describe: 'significant digits of numbers (default 5)' })
       .option('pager', { type: 'boolean', default: true, describe: 'page long tables on a TTY (--no-pager to disable)' })
       .conflicts('csv', ['md', 'json'])
       .conflicts('md', 'json') as unknown as Argv<Args>,
@@ -33,9 +38,11 @@ export const expShowCommand: CommandModule<GlobalArgs, Args> = {
     const workspace = await readWorkspaceState(findWorkspace());
     const experiments = await withStore(args, (store) => showData(store));
     if (args.json) return printJson({ workspace, experiments });
-    const rows = buildRows({ workspace, experiments }, { limit: args.num, sortBy: args['sort-by'], sortOrder: args['sort-order'] });
-    if (args.csv) process.stdout.write(renderCsv(rows));
-    else if (args.md) process.stdout.write(renderMarkdown(rows));
-    else process.stdout.write(`${renderTable(rows)}\n`);
+    const running = await listRunning(findStoreDir(args));
+    const rows = buildRows({ workspace, experiments, running }, { limit: args.num, sortBy: args['sort-by'], sortOrder: args['sort-order'] });
+    const opts = { precision: args.precision, onlyChanged: args['only-changed'], color: !!process.stdout.isTTY && !process.env.NO_COLOR };
+    if (args.csv) process.stdout.write(renderCsv(rows, opts));
+    else if (args.md) process.stdout.write(renderMarkdown(rows, opts));
+    else await printPaged(`${renderTable(rows, opts)}\n`, args.pager !== false);
   },
 };
