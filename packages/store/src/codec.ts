@@ -32,8 +32,13 @@ export function encodeCanonical(value: unknown): Buffer {
   return packr.pack(canonicalize(value, ''));
 }
 
-export function decode(bytes: Uint8Array): unknown {
-  return packr.unpack(bytes);
+/** Decodes msgpack from disk; malformed bytes are a CORRUPT error, never a crash. */
+export function decode(bytes: Uint8Array, where = 'object'): unknown {
+  try {
+    return packr.unpack(bytes);
+  } catch (err) {
+    throw new CairnError('CORRUPT', `${where}: does not decode (${(err as Error).message.split('\n')[0].slice(0, 80)})`);
+  }
 }
 
 export function sha256(data: Uint8Array): Buffer {

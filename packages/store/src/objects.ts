@@ -26,12 +26,13 @@ export function encodeFile(m: FileManifest): Buffer {
 }
 
 export function decodeFile(bytes: Buffer, where: string): FileManifest {
-  const v = decode(bytes) as { v?: number; size?: number; exec?: boolean; chunks?: unknown[] };
-  if (!v || v.v !== 1 || !Number.isSafeInteger(v.size) || !Array.isArray(v.chunks)) {
+  const v = decode(bytes, where) as { v?: number; size?: number; exec?: boolean; chunks?: unknown[] } | null;
+  if (!v || typeof v !== 'object' || v.v !== 1 || !Number.isSafeInteger(v.size) || !Array.isArray(v.chunks)) {
     throw new CairnError('CORRUPT', `${where}: malformed file manifest`);
   }
   let total = 0;
   const chunks = v.chunks.map((c) => {
+    if (!Array.isArray(c) || c.length !== 2) throw new CairnError('CORRUPT', `${where}: malformed chunk entry`);
     const [id, length] = c as [unknown, number];
     if (!Number.isSafeInteger(length) || length < 0) throw new CairnError('CORRUPT', `${where}: malformed chunk length`);
     total += length;
@@ -61,10 +62,11 @@ export function isSafeName(name: unknown): name is string {
 }
 
 export function decodeTree(bytes: Buffer, where: string): TreeEntry[] {
-  const v = decode(bytes) as { v?: number; entries?: unknown[] };
-  if (!v || v.v !== 1 || !Array.isArray(v.entries)) throw new CairnError('CORRUPT', `${where}: malformed tree`);
+  const v = decode(bytes, where) as { v?: number; entries?: unknown[] } | null;
+  if (!v || typeof v !== 'object' || v.v !== 1 || !Array.isArray(v.entries)) throw new CairnError('CORRUPT', `${where}: malformed tree`);
   const seen = new Set<string>();
   return v.entries.map((raw) => {
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new CairnError('CORRUPT', `${where}: malformed tree entry`);
     const e = raw as Record<string, unknown>;
     if (!isSafeName(e.name) || seen.has(e.name)) throw new CairnError('CORRUPT', `${where}: tree has an unsafe or duplicate name`);
     seen.add(e.name);
@@ -81,7 +83,7 @@ export function encodeRecord(body: unknown, links: ObjectId[]): Buffer {
 }
 
 export function decodeRecord<T>(bytes: Buffer, where: string): { body: T; links: ObjectId[] } {
-  const v = decode(bytes) as { v?: number; body?: T; links?: unknown[] };
-  if (!v || v.v !== 1 || !Array.isArray(v.links)) throw new CairnError('CORRUPT', `${where}: malformed record`);
+  const v = decode(bytes, where) as { v?: number; body?: T; links?: unknown[] } | null;
+  if (!v || typeof v !== 'object' || v.v !== 1 || !Array.isArray(v.links)) throw new CairnError('CORRUPT', `${where}: malformed record`);
   return { body: v.body as T, links: v.links.map((l) => idHex(l, where)) };
 }
