@@ -19,6 +19,7 @@ import { buildRunEnv } from './env.js';
 import { readLock, writeLock } from './lockfile.js';
 import { capturePaths, sameEntries, sameValues, type Captured } from './snapshot.js';
 import { markRunning } from './running.js';
+import { LiveReport } from './report/live.js';
 
 export type RunEvent =
   | { type: 'warning'; message: string }
@@ -145,6 +146,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
   let created = resume; // the experiment exists once its first checkpoint is recorded
   let lastOuts: Record<string, Captured> = resume ? plan.parent!.outs : {};
   let tip: string | null = resume ? (mode as { tip: string }).tip : null;
+  const live = stage.live?.html ? new LiveReport(opts.storeDir, ws, expName, emit) : undefined;
 
   /** Records one checkpoint of `paths`; returns its ID. */
   const record = async (paths: string[], what: string, signalMetrics?: Record<string, unknown>): Promise<{ id: string; step: number }> => {
@@ -221,6 +223,8 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
         stop('SIGTERM');
       }
       await watcher.ack(s);
+      // After the ack, so the report never delays the training script.
+      await live?.refresh();
     } catch (err) {
       failure = isCairnError(err) ? err.message : `recording the checkpoint failed: ${(err as Error).message}`;
       await watcher.fail(s, failure);
@@ -266,10 +270,12 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     if (needFinal && allOuts.length > 0) {
       const { id, step } = await record(allOuts, 'out');
       emit({ type: 'checkpoint', id, step, experiment: expName, message: `Checkpoint experiment iteration '${id.slice(0, 7)}'.` });
+      await live?.refresh();
     } else if (needFinal && recorded.length === 0) {
       // A stage with no outs still leaves a record of its params, deps and metrics.
       const { id, step } = await record([], 'out');
       emit({ type: 'checkpoint', id, step, experiment: expName, message: `Checkpoint experiment iteration '${id.slice(0, 7)}'.` });
+      await live?.refresh();
     }
     return { experiment: expName, checkpoints: recorded, exitCode: 0 };
   } catch (err) {

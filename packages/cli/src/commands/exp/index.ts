@@ -7,10 +7,11 @@ import { expDiffCommand } from './diff.js';
 import { expListCommand } from './list.js';
 import { expRenameCommand } from './rename.js';
 import { expRemoveCommand } from './remove.js';
+import { expPlotsCommand } from './plots.js';
 
 export const expCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'exp <command>',
-  describe: 'Checkpoint experiments: run, show, apply, diff, list, rename, remove',
+  describe: 'Checkpoint experiments: run, show, apply, diff, list, rename, remove, plots',
   builder: (y) =>
     y
       .command(expRunCommand)
@@ -20,6 +21,7 @@ export const expCommand: CommandModule<GlobalArgs, GlobalArgs> = {
       .command(expListCommand)
       .command(expRenameCommand)
       .command(expRemoveCommand)
+      .command(expPlotsCommand)
       .demandCommand(1),
   handler: () => {},
 };

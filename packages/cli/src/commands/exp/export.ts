@@ -1,0 +1,51 @@
+import { CairnError } from '@cairn/store';
+import { exportToFile, planExport, summarize, writeExport } from '@cairn/transfer';
+import type { Argv, CommandModule } from 'yargs';
+import { withStore, type GlobalArgs } from '../../context.js';
+import { formatBytes, info, printJson, progressBar } from '../../output.js';
+
+interface Args extends GlobalArgs {
+  names: string[];
+  output: string;
+  'only-tips'?: boolean;
+  gzip?: boolean;
+}
+
+export const expExportCommand: CommandModule<GlobalArgs, Args> = {
+  command: 'export <names..>',
+  describe: 'Write experiments, their checkpoints and every object they need to one tarball',
+  builder: (y) =>
+    y
+      .positional('names', { type: 'string', array: true, demandOption: true, describe: 'experiments to export' })
+      .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'tarball to write (FILE.tar; .tar.gz is gzipped; - for stdout)' })
+      .option('only-tips', { type: 'boolean', describe: "export only each experiment's last checkpoint and what it needs" })
+      .option('gzip', { type: 'boolean', describe: 'gzip the tarball (default: when FILE ends in .gz or .tgz)' })
+      .example('$0 exp export exp-1a2b3 -o run.tar', '')
+      .example('$0 exp export exp-1a2b3 -o - | cairn --store other exp import -', '') as unknown as Argv<Args>,
+  handler: async (args) => {
+    const toStdout = args.output === '-';
+    if (toStdout && args.json) throw new CairnError('BAD_INPUT', '--json cannot be used with -o - (stdout holds the tarball)');
+    if (toStdout && process.stdout.isTTY) {
+      throw new CairnError('BAD_INPUT', 'refusing to write a tarball to a terminal', { hint: 'redirect stdout, or pass -o FILE.tar' });
+    }
+    const summary = await withStore(args, async (store) => {
+      const plan = await planExport(store, args.names, { onlyTips: args['only-tips'] });
+      const bar = progressBar(args, 'Exporting', plan.manifest.objectBytes);
+      const onProgress = (done: number) => bar.update(done);
+      try {
+        if (toStdout) await writeExport(store, plan, process.stdout, { onProgress, gzip: args.gzip, end: false });
+        else await exportToFile(store, plan, args.output, { onProgress, gzip: args.gzip });
+      } finally {
+        bar.stop();
+      }
+      return summarize(plan);
+    });
+    if (args.json) return printJson({ output: args.output, ...summary });
+    const n = summary.experiments.length;
+    info(
+      args,
+      `Exported ${n} experiment${n === 1 ? '' : 's'} (${summary.checkpoints} checkpoint${summary.checkpoints === 1 ? '' : 's'}${args['only-tips'] ? ', tips only' : ''}; ` +
+        `${summary.objects} objects, ${formatBytes(summary.bytes)}) to ${toStdout ? 'stdout' : args.output}.`,
+    );
+  },
+};
