@@ -84,6 +84,15 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
   const ckptOuts = stage.outs.filter((o) => o.checkpoint).map((o) => o.path);
   const allOuts = stage.outs.map((o) => o.path);
 
+  const lock = await readLock(ws);
+  // Everything that can refuse the run is checked before -S touches the
+  // params file, so a refused run leaves the workspace as it was.
+  const revId = await Store.with(opts.storeDir, async (store) => {
+    if (opts.name !== undefined && (await findExperiment(store, opts.name))) {
+      throw new CairnError('BAD_INPUT', `experiment name '${opts.name}' is already in use`, { hint: 'choose another --name, or cairn exp remove it' });
+    }
+    return opts.rev === undefined ? undefined : resolveRef(store, opts.rev);
+  });
   if (opts.set?.length) {
     const defaultFile = stage.params[0]?.file ?? DEFAULT_PARAMS_FILE;
     // The user's own text goes to setParams, so `lr=5.0` stays 5.0 in the file.
@@ -95,18 +104,14 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     for (const [file, args] of byFile) await setParams(ws, file, args);
   }
   const params: ParamValues = await readParams(ws, stage.params);
-  const lock = await readLock(ws);
 
   // Decide what this run is, and snapshot the deps, in one short store session.
   const plan = await Store.with(opts.storeDir, async (store) => {
-    if (opts.name !== undefined && (await findExperiment(store, opts.name))) {
-      throw new CairnError('BAD_INPUT', `experiment name '${opts.name}' is already in use`, { hint: 'choose another --name, or cairn exp remove it' });
-    }
     const deps = await capturePaths(store, ws, stage.deps, 'dep');
     let mode: Mode = { kind: 'fresh' };
     let parent: CheckpointRecord | null = null;
-    if (opts.rev !== undefined) {
-      const from = await resolveRef(store, opts.rev);
+    if (revId !== undefined) {
+      const from = revId;
       parent = await readCheckpoint(store, from);
       // --rev restores the checkpoint's outs so the script starts from them.
       for (const [p, e] of Object.entries(parent.outs)) await store.getToPath(e.id, path.resolve(ws, p));
