@@ -168,7 +168,7 @@ stages:
 `,
       'dvc.yaml',
     );
-    assert.deepEqual(p.warnings, ['dvc.yaml: warning: ignoring keys cairn does not act on: always_changed, desc, frozen, meta, plots, remote, vars']);
+    assert.deepEqual(p.warnings, ['dvc.yaml: ignoring keys cairn does not act on: always_changed, desc, frozen, meta, plots, remote, vars']);
     assert.equal(p.stages.train.outs[0].checkpoint, true);
   });
 

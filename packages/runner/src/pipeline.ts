@@ -119,7 +119,7 @@ class Checker {
   }
 
   warn(node: unknown, message: string): void {
-    this.warnings.push(`${this.fname}:${this.line(node)}: warning: ${message}`);
+    this.warnings.push(`${this.fname}:${this.line(node)}: ${message}`);
   }
 
   /** Checks a mapping's keys; returns the pairs whose key is acted on. */
@@ -576,7 +576,7 @@ export function parsePipeline(text: string, fname: string, filePath: string = fn
   }
   const warnings = [...ck.warnings];
   if (ck.ignored.size > 0) {
-    warnings.unshift(`${fname}: warning: ignoring keys cairn does not act on: ${[...ck.ignored].sort().join(', ')}`);
+    warnings.unshift(`${fname}: ignoring keys cairn does not act on: ${[...ck.ignored].sort().join(', ')}`);
   }
   return { file: filePath, stages, warnings };
 }
