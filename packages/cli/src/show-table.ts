@@ -5,6 +5,7 @@
  */
 import Table from 'cli-table3';
 import type { ShowExperiment } from '@cairn/lineage';
+import { flatten } from '@cairn/runner';
 
 export interface ShowInput {
   workspace: { params: Record<string, unknown>; metrics: Record<string, unknown> };
@@ -30,16 +31,6 @@ export interface RowOptions {
   sortBy?: string;
   sortOrder?: 'asc' | 'desc';
   now?: Date;
-}
-
-function flatten(obj: Record<string, unknown>, prefix = ''): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(obj)) {
-    const key = prefix ? `${prefix}.${k}` : k;
-    if (v && typeof v === 'object' && !Array.isArray(v)) Object.assign(out, flatten(v as Record<string, unknown>, key));
-    else out[key] = v;
-  }
-  return out;
 }
 
 function compareValues(a: unknown, b: unknown): number {

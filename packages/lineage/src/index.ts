@@ -28,7 +28,7 @@ export { type ShowCheckpoint, type Summary, rebuildSummary, getSummary } from '.
 export { resolveRef } from './resolve.js';
 export { ancestors, commonAncestor, isAncestor, walkChain, type ChainEntry } from './graph.js';
 export { checkName, isValidName, randomName, expRef, EXP_REF_PREFIX } from './names.js';
-export { displayParams, DEFAULT_PARAMS_FILE } from './params.js';
+export { displayParams, sortKeysDeep, DEFAULT_PARAMS_FILE } from './params.js';
 export {
   BASELINE_KIND,
   CHECKPOINT_KIND,

@@ -5,6 +5,7 @@
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Store } from '@cairn/store';
+import { sortKeysDeep } from '@cairn/lineage';
 import { CairnError } from './errors.js';
 
 export interface Captured {
@@ -35,13 +36,7 @@ export function sameEntries(a: Record<string, { id: string }>, b: Record<string,
   return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a[k].id === b[k].id);
 }
 
-/** Deep equality of plain JSON-like values (params). */
+/** Deep equality of plain JSON-like values (params), whatever their key order. */
 export function sameValues(a: unknown, b: unknown): boolean {
-  return JSON.stringify(sortKeys(a)) === JSON.stringify(sortKeys(b));
-}
-
-function sortKeys(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(sortKeys);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]));
-  return v;
+  return JSON.stringify(sortKeysDeep(a)) === JSON.stringify(sortKeysDeep(b));
 }
