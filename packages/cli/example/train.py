@@ -122,4 +122,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # Ctrl+C in `cairn exp run`: every checkpoint so far is kept
+        raise SystemExit(130)
