@@ -8,10 +8,12 @@ import { expListCommand } from './list.js';
 import { expRenameCommand } from './rename.js';
 import { expRemoveCommand } from './remove.js';
 import { expPlotsCommand } from './plots.js';
+import { expExportCommand } from './export.js';
+import { expImportCommand } from './import.js';
 
 export const expCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'exp <command>',
-  describe: 'Checkpoint experiments: run, show, apply, diff, list, rename, remove, plots',
+  describe: 'Checkpoint experiments: run, show, apply, diff, list, rename, remove, plots, export, import',
   builder: (y) =>
     y
       .command(expRunCommand)
@@ -22,6 +24,8 @@ export const expCommand: CommandModule<GlobalArgs, GlobalArgs> = {
       .command(expRenameCommand)
       .command(expRemoveCommand)
       .command(expPlotsCommand)
+      .command(expExportCommand)
+      .command(expImportCommand)
       .demandCommand(1),
   handler: () => {},
 };
