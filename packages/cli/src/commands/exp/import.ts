@@ -31,6 +31,8 @@ export const expImportCommand: CommandModule<GlobalArgs, Args> = {
       .positional('file', { type: 'string', demandOption: true, describe: 'tarball written by cairn exp export (- for stdin)' })
       .option('force', { type: 'boolean', describe: 'replace experiments of the same name instead of importing as <name>-1' }) as unknown as Argv<Args>,
   handler: async (args) => {
+    // yargs reads a lone `-` as an empty value; it means stdin here.
+    if (args.file === '' && process.argv.includes('-')) args.file = '-';
     if (args.file === '-' && process.stdin.isTTY) {
       throw new CairnError('BAD_INPUT', 'refusing to read a tarball from a terminal', { hint: 'pipe one in, or name the file' });
     }
