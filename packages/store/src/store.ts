@@ -310,7 +310,7 @@ export class Store {
    */
   async putObject(id: ObjectId, type: ObjectType, data: Buffer): Promise<void> {
     if (!/^[0-9a-f]{64}$/.test(id)) throw new CairnError('BAD_INPUT', `not an object ID: '${id.slice(0, 80)}'`);
-    if (sha256(data).toString('hex') !== id) throw new CairnError('BAD_INPUT', `object ${id.slice(0, 12)} does not match its ID (its bytes hash to something else)`);
+    if ((await sha256Async(data)) !== id) throw new CairnError('BAD_INPUT', `object ${id.slice(0, 12)} does not match its ID (its bytes hash to something else)`);
     const where = `${type} ${id.slice(0, 12)}`;
     let size = data.length;
     try {
@@ -321,7 +321,7 @@ export class Store {
       throw new CairnError('BAD_INPUT', `object ${id.slice(0, 12)} is not a valid ${type}: ${(err as Error).message}`);
     }
     if (this.pending.has(id) || (await this.index.get(id))) return;
-    await this.putBlob(type, data, size);
+    await this.putBlob(type, data, size, id);
   }
 
   /** An object's type and stored bytes (checksum-verified), as putObject takes them. */

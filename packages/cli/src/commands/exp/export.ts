@@ -1,7 +1,7 @@
-import { CairnError } from '@cairn/store';
+import { CairnError, Store } from '@cairn/store';
 import { exportToFile, planExport, summarize, writeExport } from '@cairn/transfer';
 import type { Argv, CommandModule } from 'yargs';
-import { withStore, type GlobalArgs } from '../../context.js';
+import { findStoreDir, withStore, type GlobalArgs } from '../../context.js';
 import { formatBytes, info, printJson, progressBar } from '../../output.js';
 
 interface Args extends GlobalArgs {
@@ -28,18 +28,20 @@ export const expExportCommand: CommandModule<GlobalArgs, Args> = {
     if (toStdout && process.stdout.isTTY) {
       throw new CairnError('BAD_INPUT', 'refusing to write a tarball to a terminal', { hint: 'redirect stdout, or pass -o FILE.tar' });
     }
-    const summary = await withStore(args, async (store) => {
-      const plan = await planExport(store, args.names, { onlyTips: args['only-tips'] });
-      const bar = progressBar(args, 'Exporting', plan.manifest.objectBytes);
-      const onProgress = (done: number) => bar.update(done);
-      try {
-        if (toStdout) await writeExport(store, plan, process.stdout, { onProgress, gzip: args.gzip, end: false });
-        else await exportToFile(store, plan, args.output, { onProgress, gzip: args.gzip });
-      } finally {
-        bar.stop();
-      }
-      return summarize(plan);
-    });
+    const plan = await withStore(args, (store) => planExport(store, args.names, { onlyTips: args['only-tips'] }));
+    // The objects are read in sessions of a few seconds, each opening the store
+    // anew, so a long export never holds the lock long enough to stall an exp run.
+    const storeDir = findStoreDir(args);
+    const open = () => Store.open(storeDir);
+    const bar = progressBar(args, 'Exporting', plan.manifest.objectBytes);
+    const onProgress = (done: number) => bar.update(done);
+    try {
+      if (toStdout) await writeExport(open, plan, process.stdout, { onProgress, gzip: args.gzip, end: false });
+      else await exportToFile(open, plan, args.output, { onProgress, gzip: args.gzip });
+    } finally {
+      bar.stop();
+    }
+    const summary = summarize(plan);
     if (args.json) return printJson({ output: args.output, ...summary });
     const n = summary.experiments.length;
     info(
