@@ -66,6 +66,8 @@ export class Store {
   private sealing: Promise<SealedPack>[] = [];
   private handles = new Map<string, Promise<FileHandle>>();
   private closed = false;
+  /** Orders the pack appends of overlapping putObject() calls. */
+  private objectWrites: Promise<unknown> = Promise.resolve();
   /** Set while hashPath() runs: blobs are hashed, not written. */
   private hashOnly = false;
 
@@ -306,7 +308,8 @@ export class Store {
    * Stores an object received whole from elsewhere (an import), checking
    * that its bytes hash to `id` and, for structured types, that they decode.
    * Links are not checked here: an importer writes every object before any
-   * ref, and verifies reachability itself.
+   * ref, and verifies reachability itself. Calls may overlap (an importer
+   * keeps several in flight so hashing uses every core).
    */
   async putObject(id: ObjectId, type: ObjectType, data: Buffer): Promise<void> {
     if (!/^[0-9a-f]{64}$/.test(id)) throw new CairnError('BAD_INPUT', `not an object ID: '${id.slice(0, 80)}'`);
@@ -320,8 +323,12 @@ export class Store {
     } catch (err) {
       throw new CairnError('BAD_INPUT', `object ${id.slice(0, 12)} is not a valid ${type}: ${(err as Error).message}`);
     }
-    if (this.pending.has(id) || (await this.index.get(id))) return;
-    await this.putBlob(type, data, size, id);
+    // Hashing above runs concurrently across overlapping calls; the pack append is serialised.
+    const write = this.objectWrites.then(async () => {
+      if (!(this.pending.has(id) || (await this.index.get(id)))) await this.putBlob(type, data, size, id);
+    });
+    this.objectWrites = write.catch(() => {});
+    await write;
   }
 
   /** An object's type and stored bytes (checksum-verified), as putObject takes them. */

@@ -158,6 +158,9 @@ function unusable(name: string, err: unknown): Error {
  * A failure before step 5 leaves every ref as it was; objects already
  * written are unreferenced and go at the next gc.
  */
+/** Objects hashed and written concurrently during an import. */
+const PUT_AHEAD = 8;
+
 export async function importExperiments(store: Store, input: AsyncIterable<Uint8Array> | Readable, opts: ImportOptions = {}): Promise<ImportResult> {
   const maxObject = opts.maxObjectBytes ?? MAX_OBJECT_BYTES;
   const maxManifest = opts.maxManifestBytes ?? MAX_MANIFEST_BYTES;
@@ -172,6 +175,7 @@ export async function importExperiments(store: Store, input: AsyncIterable<Uint8
   let done = 0;
   let newObjects = 0;
   let newBytes = 0;
+  const inflight: Promise<void>[] = [];
   try {
     for await (const source of extract) {
       const h = source.header;
@@ -208,28 +212,37 @@ export async function importExperiments(store: Store, input: AsyncIterable<Uint8
       if (size > maxObject) throw bad(`entry ${shown(name)} claims ${size} bytes (${mib(size)}); an object holds at most ${mib(maxObject)}`);
       if (size !== want.size) throw bad(`entry ${shown(name)} holds ${size} bytes, but the manifest says ${want.size}`);
       const data = await readEntry(entry, size, name);
-      const had = await store.has(id);
-      try {
-        // An object the store holds is only checked against its ID (a tampered copy is still refused), not written again.
-        if (had) {
-          if (sha256(data).toString('hex') !== id) throw bad(`object ${id.slice(0, 12)} does not match its ID (its bytes hash to something else)`);
-        } else await store.putObject(id, type as ObjectType, data);
-      } catch (err) {
-        if (isCairnError(err, 'BAD_INPUT')) throw bad(`the tarball's ${err.message}`);
-        throw err;
-      }
-      if (!had) {
-        newObjects++;
-        newBytes += size;
-      }
+      // Several objects are hashed at once (the store serialises their writes);
+      // the oldest is awaited once the window is full, so memory stays bounded.
+      const put = (async () => {
+        const had = await store.has(id);
+        try {
+          // An object the store holds is only checked against its ID (a tampered copy is still refused), not written again.
+          if (had) {
+            if (sha256(data).toString('hex') !== id) throw bad(`object ${id.slice(0, 12)} does not match its ID (its bytes hash to something else)`);
+          } else await store.putObject(id, type as ObjectType, data);
+        } catch (err) {
+          if (isCairnError(err, 'BAD_INPUT')) throw bad(`the tarball's ${err.message}`);
+          throw err;
+        }
+        if (!had) {
+          newObjects++;
+          newBytes += size;
+        }
+        done += size;
+        opts.onProgress?.(done, manifest!.objectBytes);
+      })();
+      put.catch(() => {}); // awaited below
+      inflight.push(put);
+      if (inflight.length >= PUT_AHEAD) await inflight.shift();
       received.add(id);
-      done += size;
-      opts.onProgress?.(done, manifest.objectBytes);
     }
+    await Promise.all(inflight.splice(0));
     await feed;
   } catch (err) {
     extract.destroy();
     await feed.catch(() => {});
+    await Promise.allSettled(inflight);
     throw tarError(err);
   }
   if (!manifest) throw bad('the tarball is empty (no cairn export manifest)');
