@@ -26,7 +26,7 @@ console.log(`demo workspace: ${ws}`);
 cairn('init', '--example');
 cairn('exp', 'run');
 cairn('exp', 'run');
-cairn('exp', 'run', '-S', 'lr=5.0');
+cairn('exp', 'run', '-S', 'lr=30');
 cairn('exp', 'show', '--no-pager');
 cairn('store', 'stats');
 cairn('fsck');
