@@ -15,8 +15,9 @@
 // lora_B [d, r] on q_proj and v_proj of every layer, PEFT's default targets)
 // sized to ~1% of the bytes. Only F32.
 
-import { randomFillSync } from 'node:crypto';
+import { randomFillSync, createCipheriv, createHash } from 'node:crypto';
 import { openSync, writeSync, fsyncSync, closeSync, readSync, fstatSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
 
 const MiB = 1024 * 1024;
 const BLOCK = 8 * MiB; // generation block: bounded memory even for 4 GiB files
@@ -124,15 +125,36 @@ export function buildModel(targetBytes, { lora = false } = {}) {
 /**
  * Fills `buf` with fresh content. 'weights': float32 values uniform in
  * [-0.05, 0.05) (real weights' exponent spread: not all bytes are random,
- * as in trained checkpoints); 'random': raw random bytes.
+ * as in trained checkpoints); 'random': raw random bytes. With a `stream`
+ * (see keyStream) the bytes are a deterministic function of its key, so a
+ * checkpoint can be regenerated bit for bit (every tool sees the same data,
+ * and a tool can run its whole sequence on its own when disk is short).
  */
-export function fillRandom(buf, data = 'weights') {
-  randomFillSync(buf);
+export function fillRandom(buf, data = 'weights', stream = null) {
+  if (stream) stream.fill(buf);
+  else randomFillSync(buf);
   if (data === 'random') return;
   const n = buf.length >>> 2;
   const u = new Uint32Array(buf.buffer, buf.byteOffset, n);
   const f = new Float32Array(buf.buffer, buf.byteOffset, n);
   for (let i = 0; i < n; i++) f[i] = (u[i] * 2.3283064365386963e-10 - 0.5) * 0.1;
+}
+
+let zeros = null;
+/**
+ * A deterministic byte stream: the AES-128-CTR keystream for
+ * key = SHA-256(label)[0..16] (AES-NI: several GB/s, so generation stays
+ * cheap next to what is measured). Successive fill() calls continue it.
+ */
+export function keyStream(label) {
+  const key = createHash('sha256').update(String(label)).digest().subarray(0, 16);
+  const cipher = createCipheriv('aes-128-ctr', key, Buffer.alloc(16));
+  return {
+    fill(buf) {
+      if (!zeros || zeros.length < buf.length) zeros = Buffer.alloc(Math.max(buf.length, BLOCK));
+      cipher.update(zeros.subarray(0, buf.length)).copy(buf);
+    },
+  };
 }
 
 let scratch = null;
@@ -141,27 +163,47 @@ function block() {
   return scratch;
 }
 
-function writeTensor(fd, model, t, data) {
+/**
+ * Writes `bytes` bytes of fresh tensor content at `pos` (8 MiB at a time,
+ * so memory stays bounded for any size). `label`, when given, makes the
+ * content deterministic (keyStream). Returns the CRC-32 of what was written
+ * (zip entries need it).
+ */
+export function writeRegion(fd, pos, bytes, { data = 'weights', label = null } = {}) {
   const buf = block();
-  let pos = model.dataStart + t.begin;
-  let left = t.bytes;
+  const stream = label === null ? null : keyStream(label);
+  let left = bytes;
+  let crc = 0;
   while (left > 0) {
     const n = Math.min(left, BLOCK);
     const view = buf.subarray(0, n);
-    fillRandom(view, data);
+    fillRandom(view, data, stream);
+    crc = crc32(view, crc);
     let done = 0;
     while (done < n) done += writeSync(fd, view, done, n - done, pos + done);
     pos += n;
     left -= n;
   }
+  return crc;
 }
 
-/** Writes a whole new model file (every tensor fresh) and fsyncs it. Returns bytes written. */
-export function writeModel(path, model, { data = 'weights' } = {}) {
+/** The content label of tensor `t` at checkpoint `k` under `seed` (null seed: random content). */
+export const tensorLabel = (seed, file, t, k) => (seed === null || seed === undefined ? null : `${seed}/${file}/${t.name}/${k}`);
+
+function writeTensor(fd, model, t, data, label) {
+  return writeRegion(fd, model.dataStart + t.begin, t.bytes, { data, label });
+}
+
+/**
+ * Writes a whole new model file (every tensor fresh) and fsyncs it. Returns
+ * bytes written. With `seed`, tensor content is a function of (seed, file
+ * name, tensor name, k).
+ */
+export function writeModel(path, model, { data = 'weights', seed = null, file = 'model', k = 0 } = {}) {
   const fd = openSync(path, 'w');
   try {
     writeSync(fd, model.header, 0, model.header.length, 0);
-    for (const t of [...model.tensors].sort((a, b) => a.begin - b.begin)) writeTensor(fd, model, t, data);
+    for (const t of [...model.tensors].sort((a, b) => a.begin - b.begin)) writeTensor(fd, model, t, data, tensorLabel(seed, file, t, k));
     fsyncSync(fd);
   } finally {
     closeSync(fd);
@@ -173,12 +215,12 @@ export function writeModel(path, model, { data = 'weights' } = {}) {
  * Overwrites the given tensors in place with fresh content (what one training
  * step does to them), fsyncs, and returns the exact number of tensor bytes changed.
  */
-export function rewriteTensors(path, model, tensors, { data = 'weights' } = {}) {
+export function rewriteTensors(path, model, tensors, { data = 'weights', seed = null, file = 'model', k = 1 } = {}) {
   const fd = openSync(path, 'r+');
   let changed = 0;
   try {
     for (const t of [...tensors].sort((a, b) => a.begin - b.begin)) {
-      writeTensor(fd, model, t, data);
+      writeTensor(fd, model, t, data, tensorLabel(seed, file, t, k));
       changed += t.bytes;
     }
     fsyncSync(fd);

@@ -42,10 +42,10 @@ function readHwmKiB(pid) {
  * sampledPeakKiB the highest VmHWM seen by polling /proc every 10 ms (a
  * cross-check; a child's own maxRSS is exact).
  */
-export function run(cmd, args, { env, sampleRss = false } = {}) {
+export function run(cmd, args, { env, cwd, sampleRss = false } = {}) {
   return new Promise((resolve, reject) => {
     const t0 = nowMs();
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env, cwd });
     let stdout = '';
     let stderr = '';
     let peak = 0;
@@ -75,11 +75,12 @@ export function run(cmd, args, { env, sampleRss = false } = {}) {
  * entry), the same durability the store gives its packs (fsync file, fsync
  * folder). Timed from here, process spawns included (a few ms).
  */
-export async function cpFsync(src, dest) {
+export async function cpFsync(src, dest, { files = null } = {}) {
   const t0 = nowMs();
-  const a = await run('cp', [src, dest]);
+  // A checkpoint folder: `cp -r`, then fsync every file, the folder and its parent entry.
+  const a = await run('cp', files ? ['-r', src, dest] : [src, dest]);
   if (a.code !== 0) throw new Error(`cp failed: ${a.stderr}`);
-  const b = await run('sync', [dest, dirname(dest)]);
+  const b = await run('sync', files ? [...files.map((f) => join(dest, f)), dest, dirname(dest)] : [dest, dirname(dest)]);
   if (b.code !== 0) throw new Error(`sync failed: ${b.stderr}`);
   return { ms: nowMs() - t0, cpMs: a.ms, syncMs: b.ms };
 }

@@ -1,24 +1,33 @@
 #!/usr/bin/env node
-// cairn benchmark: ingest/restore of synthetic safetensors checkpoints vs
-// `cp` + fsync, storage growth vs bytes actually changed, peak RSS.
+// cairn benchmark: cairn against what people would use instead — restic,
+// git + git-lfs, whole-file content addressing — and the physical bound
+// (cp + fsync), on the same generated checkpoints in the same run; plus,
+// for cairn alone, signal-to-resume latency of a real `cairn exp run` and
+// `exp show --json` scaling.
 //
-//   node bench/run.mjs                                   quick: 64 MiB files, 10 checkpoints
-//   node bench/run.mjs --size 4GiB --checkpoints 3       large
-//   node bench/run.mjs --scenarios frozen,lora --reps 5 --out bench/results/x.json
+//   node bench/run.mjs                           quick: 64 MiB, 10 checkpoints, 5 scenarios, every peer (< 3 min)
+//   node bench/run.mjs --size 8GiB               large (see bench/README.md for disk and time)
+//   node bench/run.mjs --no-peers --scenarios frozen,lora
 //
-// See bench/README.md. Progress goes to stderr, the Markdown report to stdout.
+// See bench/README.md. Progress goes to stderr, the Markdown report to
+// stdout, JSON + SVG chart to bench/results/.
 
 import { parseArgs } from 'node:util';
-import { existsSync, mkdirSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { existsSync, mkdirSync, copyFileSync, writeFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import { execFileSync } from 'node:child_process';
-import { parseSize, fmtBytes, writeModel, rewriteTensors, checkSafetensors } from './gen-safetensors.mjs';
-import { planScenario, SCENARIOS } from './scenarios.mjs';
-import { summarize, median, settle, cpFsync, runChild, warmRead, sha256File, listFiles, dirBytes, freeBytes, rmrf } from './measure.mjs';
-import { evaluateTargets, renderMarkdown, writeJson } from './report.mjs';
+import { parseSize, fmtBytes } from './gen-safetensors.mjs';
+import { planScenario, writeCheckpoint, SCENARIO_NAMES } from './scenarios.mjs';
+import { summarize, settle, warmRead, sha256File, listFiles, dirBytes, freeBytes, rmrf } from './measure.mjs';
+import { TOOLS, PEER_NAMES, byName, resolveTools } from './peers/index.mjs';
+import { snapshotTree, writtenSince, syncPaths } from './peers/common.mjs';
+import { runResume, parseResumeSpec } from './resume.mjs';
+import { runExpShow, parseExpShowSpec } from './expshow.mjs';
+import { evaluateTargets, evaluateClaims, renderMarkdown, writeJson } from './report.mjs';
+import { renderChart } from './chart.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -27,12 +36,22 @@ const log = (...a) => process.stderr.write(a.join(' ') + '\n');
 const { values: opt } = parseArgs({
   options: {
     size: { type: 'string' },
-    checkpoints: { type: 'string' },
-    scenarios: { type: 'string', default: 'full,frozen,lora' },
+    checkpoints: { type: 'string', default: '10' },
+    scenarios: { type: 'string', default: SCENARIO_NAMES.join(',') },
+    tools: { type: 'string' },
+    peers: { type: 'boolean', default: true },
+    'no-peers': { type: 'boolean', default: false },
+    'install-peers': { type: 'boolean', default: false },
     reps: { type: 'string', default: '3' },
-    out: { type: 'string' },
+    order: { type: 'string', default: 'auto' },
     'restore-checkpoint': { type: 'string', default: '5' },
+    resume: { type: 'string' },
+    'no-resume': { type: 'boolean', default: false },
+    'exp-show': { type: 'string', default: '100x100' },
+    'no-exp-show': { type: 'boolean', default: false },
     data: { type: 'string', default: 'weights' },
+    seed: { type: 'string', default: 'cairn-bench-1' },
+    out: { type: 'string' },
     work: { type: 'string', default: join(HERE, 'work') },
     keep: { type: 'boolean', default: false },
     strict: { type: 'boolean', default: false },
@@ -41,288 +60,370 @@ const { values: opt } = parseArgs({
 });
 
 if (opt.help) {
-  process.stdout.write(`usage: node bench/run.mjs [--size 64MiB] [--checkpoints 10] [--scenarios full,frozen,lora]
-                         [--reps 3] [--out bench/results/<timestamp>.json] [--restore-checkpoint 5]
-                         [--data weights|random] [--work bench/work] [--keep] [--strict]
-quick mode (no --size): 64 MiB files, 10 checkpoints. Large: --size 4GiB --checkpoints 3.
+  process.stdout.write(`usage: node bench/run.mjs [options]
+  --size S                 checkpoint model size (default 64MiB = quick mode; up to 8GiB)
+  --checkpoints N          checkpoints per scenario (default 10)
+  --scenarios a,b          ${SCENARIO_NAMES.join(',')} (default: all; none: only the cairn-only parts)
+  --no-peers               cairn and cp+fsync only (--peers, the default, adds ${PEER_NAMES.join(', ')})
+  --tools a,b              exact tool list (cp and cairn are always in)
+  --install-peers          apt-get install missing peers first (root)
+  --reps R                 restore repetitions, and of the cairn-only timings (default 3)
+  --order auto|interleaved|sequential
+                           interleaved: every tool adds checkpoint k before k+1 is written (one file, drift hits all
+                           alike); sequential: one tool's whole sequence at a time, its data deleted after (disk = one
+                           tool's worth); auto: interleaved when the disk holds every tool at once (default)
+  --restore-checkpoint K   which checkpoint to restore (default 5)
+  --resume 10MiB:21,1GiB:6 signal-to-resume: out size:checkpoints per exp run (quick default 10MiB:21,
+                           with --size 10MiB:21,1GiB:6; --no-resume to skip)
+  --exp-show 100x100       exp show scaling: experiments x checkpoints of the large store (--no-exp-show to skip)
+  --data weights|random    tensor content (default weights: float32 in ±0.05)
+  --seed S                 content seed (every tool sees identical bytes; same seed = same files)
+  --out FILE               JSON results (default bench/results/<timestamp>.json; chart beside it)
+  --work DIR               scratch folder (default bench/work); --keep keeps it
+  --strict                 exit 1 when a target or claim fails
 `);
   process.exit(0);
 }
 
 const quick = opt.size === undefined;
 const sizeBytes = parseSize(opt.size ?? '64MiB');
-const N = Number(opt.checkpoints ?? (quick ? 10 : 3));
+const N = Number(opt.checkpoints);
 const reps = Number(opt.reps);
-const scenarioNames = opt.scenarios.split(',').map((s) => s.trim()).filter(Boolean);
-const restoreWanted = Number(opt['restore-checkpoint']);
-const restoreK = Math.min(restoreWanted, N - 1);
+const scenarioNames = opt.scenarios === 'none' ? [] : opt.scenarios.split(',').map((s) => s.trim()).filter(Boolean);
+const restoreK = Math.min(Number(opt['restore-checkpoint']), N - 1);
 if (!Number.isInteger(N) || N < 1) throw new Error('--checkpoints must be a positive integer');
 if (!Number.isInteger(reps) || reps < 1) throw new Error('--reps must be a positive integer');
 if (!['weights', 'random'].includes(opt.data)) throw new Error('--data is weights or random');
-for (const s of scenarioNames) if (!SCENARIOS[s]) throw new Error(`unknown scenario ${s}`);
+if (!['auto', 'interleaved', 'sequential'].includes(opt.order)) throw new Error('--order is auto, interleaved or sequential');
+for (const s of scenarioNames) if (!SCENARIO_NAMES.includes(s)) throw new Error(`unknown scenario ${s} (known: ${SCENARIO_NAMES.join(', ')})`);
+const withPeers = opt.peers && !opt['no-peers'];
+const wanted = opt.tools
+  ? [...new Set(['cp', 'cairn', ...opt.tools.split(',').map((s) => s.trim()).filter(Boolean)])]
+  : ['cp', 'cairn', ...(withPeers ? PEER_NAMES : [])];
+for (const n of wanted) if (!byName(n)) throw new Error(`unknown tool ${n} (known: ${TOOLS.map((t) => t.name).join(', ')})`);
+// Signal-to-resume: 10 MiB (SPEC: "well under 100 ms"), 20 timed checkpoints for a p95. The 1 GiB out costs
+// ~30 s (writing and storing it), so quick mode leaves it to larger runs or an explicit --resume.
+const resumeSpec = opt['no-resume'] ? [] : parseResumeSpec(opt.resume ?? (quick ? '10MiB:21' : '10MiB:21,1GiB:6'));
+const expShowSpec = opt['no-exp-show'] ? null : parseExpShowSpec(opt['exp-show']);
 
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const outPath = resolve(opt.out ?? join(HERE, 'results', `${stamp}.json`));
 const workRoot = resolve(opt.work);
 
-if (!existsSync(join(ROOT, 'packages/store/dist/index.js'))) {
-  log('bench: packages/store/dist/index.js is missing: build first (npx tsc -b, or npm run bench)');
+if (!existsSync(join(ROOT, 'packages/store/dist/index.js')) || !existsSync(join(ROOT, 'packages/cli/dist/main.js'))) {
+  log('bench: the packages are not built: run npx tsc -b (or npm run bench, which builds first)');
   process.exit(2);
 }
-
 mkdirSync(workRoot, { recursive: true });
 
-/** Bytes the store counts as "stored" for growth accounting: pack bytes on disk (trailers included). */
-const storedOf = (s) => s.packBytes ?? s.storedBytes;
+const rotate = (list, by) => list.map((_, i) => list[(i + by) % list.length]);
 
-async function checkDisk(plan) {
-  const f = plan.model.fileBytes;
-  const growth = f * (1 + (N - 1) * plan.changingFrac);
-  // working file + cp copy + restored copy, plus one store per rep (15% slack), plus 1 GiB headroom for others
-  const need = 3 * f + reps * growth * 1.15 + 1024 ** 3;
-  const free = await freeBytes(workRoot);
-  if (free < need) {
-    throw new Error(
-      `not enough disk for scenario ${plan.name}: need ~${fmtBytes(need)}, ${fmtBytes(free)} free under ${workRoot}` +
-        ` (try fewer --checkpoints or --reps)`,
-    );
-  }
-  return { need, free };
+/** Upper bound of what one tool keeps on disk for a scenario. */
+function toolDisk(tool, plan) {
+  if (tool.name === 'cp') return plan.totalBytes; // one transient copy
+  const changingFile = plan.files.map((f) => ({ bytes: f.bytes, changes: f.changing.length > 0 }));
+  if (tool.name === 'git-lfs' || tool.name === 'wholefile') return changingFile.reduce((a, f) => a + (f.changes ? N : 1) * f.bytes, 0) * 1.02;
+  return (plan.totalBytes + (N - 1) * plan.changingBytes) * 1.15 + 64 * 1024 * 1024; // chunked stores: changes plus slack for boundaries
 }
 
-async function runScenario(name) {
+async function pickOrder(plan, tools) {
+  const fixed = 3 * plan.totalBytes + 1024 ** 3; // working checkpoint, a restore, a cp copy, 1 GiB headroom for everyone else
+  const all = tools.reduce((a, t) => a + toolDisk(t, plan), 0) + fixed;
+  const one = Math.max(...tools.map((t) => toolDisk(t, plan))) + fixed;
+  const free = await freeBytes(workRoot);
+  let order = opt.order;
+  if (order === 'auto') order = free >= all ? 'interleaved' : 'sequential';
+  const need = order === 'interleaved' ? all : one;
+  if (free < need) {
+    throw new Error(
+      `not enough disk for scenario ${plan.name}: ${order} needs ~${fmtBytes(need)}, ${fmtBytes(free)} free under ${workRoot}` +
+        ` (try fewer --checkpoints, a smaller --size, or fewer --tools)`,
+    );
+  }
+  return { order, need, free };
+}
+
+/** One tool operation with the harness's bookkeeping: time it, then fsync what the tool wrote (timed too). */
+async function ingestOp(tool, t, k) {
+  const repo = tool.repo(t);
+  const before = repo ? await snapshotTree(repo) : null;
+  const r = await tool.ingest(t, k);
+  let syncMs = 0;
+  if (repo) {
+    const w = await writtenSince(repo, before);
+    syncMs = await syncPaths([...w.files, ...w.dirs]);
+  }
+  return { ...r, opMs: r.ms, syncMs, ms: r.ms + syncMs };
+}
+
+async function restoreOp(tool, t, ref, dest) {
+  await rmrf(dest);
+  const r = await tool.restore(t, ref, dest);
+  let syncMs = 0;
+  if (tool.name !== 'cp') {
+    const files = (await listFiles(dest)).map((f) => f.path);
+    syncMs = await syncPaths([...files, ...new Set(files.map((f) => dirname(f))), dest]);
+  }
+  return { ...r, opMs: r.ms, syncMs, ms: r.ms + syncMs };
+}
+
+/**
+ * Runs the checkpoint sequence once with `pass` (cp first in the list), each
+ * tool adding checkpoint k right after it is written, in an order rotated
+ * by k; then restores checkpoint K `reps` times per tool. Fills result.tools.
+ */
+async function runPass(plan, work, pass, result) {
+  const ckptDir = join(work, 'ckpt');
+  await rmrf(ckptDir);
+  await mkdir(ckptDir, { recursive: true });
+  const files = plan.files.map((f) => f.name);
+  const ctx = new Map();
+  for (const tool of pass) {
+    const t = { dir: join(work, tool.name), runDir: workRoot, workDir: work, ckptDir, files, folder: plan.folder, totalBytes: plan.totalBytes };
+    await rmrf(t.dir);
+    await mkdir(t.dir, { recursive: true });
+    await tool.setup(t);
+    ctx.set(tool.name, t);
+  }
+  const own = pass.filter((t) => !t.baseline);
+  for (const tool of own) result.tools[tool.name] = { ingest: [], restore: [], verified: null };
+  const cpSamples = [];
+  const refs = new Map(pass.map((t) => [t.name, []]));
+  let shas = null;
+  // Growth per checkpoint counts from the freshly set-up repository (an empty store, restic's keys, git's first commit).
+  const prevStored = new Map();
+  for (const tool of pass) {
+    const repo = tool.repo(ctx.get(tool.name));
+    prevStored.set(tool.name, repo ? (await dirBytes(repo)).size : 0);
+  }
+
+  for (const step of plan.steps) {
+    const { k } = step;
+    const tg = Date.now();
+    const changed = writeCheckpoint(plan, ckptDir, k, { data: opt.data, seed: opt.seed });
+    if (changed !== step.changedBytes) throw new Error(`generator changed ${changed} bytes, plan says ${step.changedBytes}`);
+    const genMs = Date.now() - tg;
+    const paths = files.map((f) => join(ckptDir, f));
+    warmRead(paths); // page cache warm for every contender alike
+    if (k === restoreK) shas = Object.fromEntries(files.map((f, i) => [f, sha256File(paths[i])]));
+    if (!result.steps[k]) result.steps[k] = { k, changedBytes: changed, fullyChanged: step.fullyChanged, genMs };
+
+    const line = [];
+    let cpMs = null;
+    const done = [];
+    // Untimed: flush what generation and earlier steps (and other users of the disk) left dirty. Every tool
+    // fsyncs what it writes inside its timing, so between tools only deletions and caches remain dirty.
+    await settle(work);
+    for (const tool of rotate(pass, k)) {
+      const t = ctx.get(tool.name);
+      const r = await ingestOp(tool, t, k);
+      refs.get(tool.name)[k] = r.ref;
+      const repo = tool.repo(t);
+      const stored = repo ? (await dirBytes(repo)).size : tool.storedBytes(t);
+      const added = stored - prevStored.get(tool.name);
+      prevStored.set(tool.name, stored);
+      if (tool.baseline) cpMs = r.ms;
+      done.push({ tool, rec: { k, ms: r.ms, opMs: r.opMs, syncMs: r.syncMs, rssKiB: r.rssKiB, stored, added, ...(r.extra ?? {}) } });
+    }
+    cpSamples.push(cpMs);
+    for (const { tool, rec } of done) {
+      if (tool.baseline) continue;
+      rec.cpMs = cpMs;
+      result.tools[tool.name].ingest.push(rec);
+    }
+    for (const { tool, rec } of [...done].sort((a, b) => pass.indexOf(a.tool) - pass.indexOf(b.tool))) {
+      line.push(tool.baseline ? `cp ${rec.ms.toFixed(0)}` : `${tool.name} ${rec.ms.toFixed(0)} (+${fmtBytes(rec.added)})`);
+    }
+    log(`  ckpt ${k}: changed ${fmtBytes(changed)} | ms: ${line.join(' | ')}`);
+  }
+  if (!result.tools.cp) result.tools.cp = { ingest: cpSamples.map((ms, k) => ({ k, ms })), restore: [], verified: true };
+
+  // Restore checkpoint K: every repository read once first (warm, like the source files for ingest).
+  for (const tool of pass) {
+    const repo = tool.repo(ctx.get(tool.name));
+    if (repo) warmRead((await listFiles(repo)).map((f) => f.path));
+  }
+  warmRead(files.map((f) => join(ckptDir, f)));
+  const dest = join(work, 'restored');
+  const cpRestore = [];
+  for (let r = 0; r < reps; r++) {
+    let cpMs = null;
+    const rs = [];
+    await settle(work);
+    for (const tool of rotate(pass, r)) {
+      const t = ctx.get(tool.name);
+      const x = await restoreOp(tool, t, refs.get(tool.name)[restoreK], dest);
+      if (tool.baseline) cpMs = x.ms;
+      else {
+        // The first restore of each tool is compared, file by file, with the original checkpoint K.
+        if (r === 0) result.tools[tool.name].verified = files.every((f) => existsSync(join(x.root, f)) && sha256File(join(x.root, f)) === shas[f]);
+        rs.push({ tool, rec: { ms: x.ms, opMs: x.opMs, syncMs: x.syncMs, rssKiB: x.rssKiB, ...(x.extra ?? {}) } });
+      }
+      await rmrf(dest);
+    }
+    cpRestore.push(cpMs);
+    for (const { tool, rec } of rs) result.tools[tool.name].restore.push({ ...rec, cpMs });
+  }
+  if (!result.tools.cp.restore.length) result.tools.cp.restore = cpRestore.map((ms) => ({ ms, cpMs: ms }));
+
+  for (const tool of pass) {
+    const t = ctx.get(tool.name);
+    const res = result.tools[tool.name];
+    const repo = tool.repo(t);
+    if (!tool.baseline || res.storedBytes === undefined) {
+      res.storedBytes = repo ? (await dirBytes(repo)).size : tool.storedBytes(t);
+      if (repo) res.storedAllocated = (await dirBytes(repo)).allocated;
+    }
+    if (tool.name === 'cairn') res.stats = await tool.stats(t);
+    if (tool.name === 'restic') res.repoVersion = t.repoVersion;
+    if (tool.name === 'restic') res.cacheBytes = (await dirBytes(t.cache)).size;
+    if (!tool.baseline) {
+      const r = res.restore.map((x) => x.ms);
+      log(
+        `  ${tool.name}: restore ckpt ${restoreK} ${summarize(r).median.toFixed(0)} ms (cp ${summarize(cpRestore).median.toFixed(0)}), ` +
+          `verified=${res.verified}, stored ${fmtBytes(res.storedBytes)}`,
+      );
+    }
+    await tool.teardown?.(t);
+  }
+}
+
+async function runScenario(name, tools) {
   const plan = planScenario(name, sizeBytes, N);
-  const m = plan.model;
-  const disk = await checkDisk(plan);
+  const { order, need, free } = await pickOrder(plan, tools);
   const work = join(workRoot, `${name}-${process.pid}`);
   await rmrf(work);
   mkdirSync(work, { recursive: true });
+  const m = plan.model.config;
   log(
-    `\n== ${name}: ${plan.describe}\n   file ${fmtBytes(m.fileBytes)} (${m.config.tensors} tensors, ${m.config.layers} layers, d=${m.config.hidden}, vocab=${m.config.vocab}` +
-      `${m.config.loraRank ? `, lora r=${m.config.loraRank}` : ''}); ${plan.changingTensors} tensors = ${fmtBytes(plan.changingBytes)} ` +
-      `(${(plan.changingFrac * 100).toFixed(2)}%) change per checkpoint; disk free ${fmtBytes(disk.free)}, need ~${fmtBytes(disk.need)}`,
+    `\n== ${name}: ${plan.describe}\n   ${plan.files.map((f) => `${f.name} ${fmtBytes(f.bytes)} (${f.format}, ${f.tensors} tensors)`).join(' + ')}; ` +
+      `model ${m.layers} layers, d=${m.hidden}, vocab=${m.vocab}${m.loraRank ? `, lora r=${m.loraRank}` : ''}; ` +
+      `${plan.changingTensors} tensors = ${fmtBytes(plan.changingBytes)} (${(plan.changingFrac * 100).toFixed(2)}%) change per checkpoint; ` +
+      `${order}, disk free ${fmtBytes(free)}, need ~${fmtBytes(need)}`,
   );
-
-  const file = join(work, 'model.safetensors');
-  const cpDest = join(work, 'cp-copy.safetensors');
-  const stores = Array.from({ length: reps }, (_, r) => join(work, `store-${r}`));
   const result = {
     name,
     describe: plan.describe,
-    model: m.config,
-    fileBytes: m.fileBytes,
-    tensorBytes: m.tensorBytes,
-    headerBytes: m.dataStart,
+    short: plan.short,
+    model: m,
+    files: plan.files.map((f) => ({ name: f.name, format: f.format, bytes: f.bytes, tensors: f.tensors, changingTensors: f.changing.length })),
+    folder: plan.folder,
+    totalBytes: plan.totalBytes,
+    tensorBytes: plan.tensorBytes,
     changingTensors: plan.changingTensors,
     changingBytes: plan.changingBytes,
     changingFrac: plan.changingFrac,
-    checkpoints: [],
-    warnings: [],
+    order,
+    restoreK,
+    steps: [],
+    tools: {},
   };
-
   try {
-    let prevStats = null;
-    for (const s of stores) {
-      const r = await runChild('init', [s]);
-      prevStats ??= r.stats;
+    const cp = tools.find((t) => t.baseline);
+    const others = tools.filter((t) => !t.baseline);
+    const passes = order === 'interleaved' ? [[cp, ...others]] : others.map((t) => [cp, t]);
+    for (const pass of passes) {
+      if (order === 'sequential') log(`  -- pass: ${pass.map((t) => t.name).join(' + ')}`);
+      await runPass(plan, work, pass, result);
+      if (order === 'sequential') for (const t of pass) await rmrf(join(work, t.name));
     }
-    let prevDir = await dirBytes(stores[0]);
-    result.emptyStore = { stats: prevStats, dir: prevDir };
-    let restoreSha = null;
-    const ids = [];
-
-    for (const step of plan.steps) {
-      const { k } = step;
-      const tg = Date.now();
-      let changed;
-      if (k === 0) {
-        writeModel(file, m, { data: opt.data });
-        checkSafetensors(file);
-        changed = m.fileBytes;
-      } else {
-        changed = rewriteTensors(file, m, step.rewrite, { data: opt.data });
-      }
-      if (changed !== step.changedBytes) throw new Error(`generator changed ${changed} bytes, plan says ${step.changedBytes}`);
-      const genMs = Date.now() - tg;
-      warmRead([file]); // page-cache warm for both contenders
-      if (k === restoreK) restoreSha = sha256File(file);
-
-      const ing = [];
-      const cps = [];
-      for (let r = 0; r < reps; r++) {
-        const doCp = async () => {
-          await settle(work);
-          cps.push(await cpFsync(file, cpDest));
-          await rm(cpDest, { force: true });
-        };
-        const doCairn = async () => {
-          await settle(work);
-          ing.push({ r, ...(await runChild('ingest', [stores[r], file])) });
-        };
-        // Alternate who goes first, so slow drift on a noisy box hits both.
-        if (r % 2 === 0) {
-          await doCp();
-          await doCairn();
-        } else {
-          await doCairn();
-          await doCp();
-        }
-      }
-      const r0 = ing.find((x) => x.r === 0);
-      for (const x of ing) {
-        if (x.id !== r0.id) result.warnings.push(`ckpt ${k}: rep ${x.r} got id ${x.id}, rep 0 got ${r0.id}`);
-        if (storedOf(x.stats) !== storedOf(r0.stats)) result.warnings.push(`ckpt ${k}: rep ${x.r} stored ${storedOf(x.stats)} != rep 0 ${storedOf(r0.stats)}`);
-      }
-      ids.push(r0.id);
-      const dir = await dirBytes(stores[0]);
-      const stored = storedOf(r0.stats) - storedOf(prevStats);
-      const ingestMs = ing.map((x) => x.opMs + x.closeMs);
-      const cpMs = cps.map((x) => x.ms);
-      const rec = {
-        k,
-        changedBytes: changed,
-        fullyChanged: step.fullyChanged,
-        id: r0.id,
-        storedAdded: stored,
-        blobAdded: r0.stats.storedBytes - prevStats.storedBytes,
-        storeDirAdded: dir.size - prevDir.size,
-        addedRatio: stored / changed,
-        ingest: summarize(ingestMs),
-        ingestPut: summarize(ing.map((x) => x.opMs)),
-        ingestOpen: summarize(ing.map((x) => x.openMs)),
-        ingestClose: summarize(ing.map((x) => x.closeMs)),
-        ingestWall: summarize(ing.map((x) => x.wallMs)),
-        cp: summarize(cpMs),
-        ratio: median(ingestMs) / median(cpMs),
-        peakRssKiB: Math.max(...ing.map((x) => x.maxRssKiB)),
-        rssAfterOpenKiB: Math.max(...ing.map((x) => x.rssAfterOpenKiB)),
-        sampledPeakKiB: Math.max(...ing.map((x) => x.sampledPeakKiB)),
-        statsMs: summarize(ing.map((x) => x.statsMs)),
-        stats: r0.stats,
-        genMs,
-      };
-      result.checkpoints.push(rec);
-      prevStats = r0.stats;
-      prevDir = dir;
-      log(
-        `  ckpt ${k}: changed ${fmtBytes(changed)}, stored +${fmtBytes(stored)} (${rec.addedRatio.toFixed(3)}x), ` +
-          `ingest ${rec.ingest.median.toFixed(0)} ms vs cp+fsync ${rec.cp.median.toFixed(0)} ms (${rec.ratio.toFixed(2)}x), ` +
-          `peak RSS ${(rec.peakRssKiB / 1024).toFixed(0)} MiB`,
-      );
-    }
-
-    // Restore phase: only store 0 is needed.
-    for (const s of stores.slice(1)) await rmrf(s);
-    const id = ids[restoreK];
-    const restoreDest = join(work, 'restored.safetensors');
-    const storeFiles = (await listFiles(stores[0])).map((f) => f.path);
-    warmRead([...storeFiles, file]);
-    const rs = [];
-    const cps = [];
-    let verified = null;
-    for (let r = 0; r < reps; r++) {
-      const doCp = async () => {
-        await settle(work);
-        cps.push(await cpFsync(file, cpDest));
-        await rm(cpDest, { force: true });
-      };
-      const doCairn = async () => {
-        await settle(work);
-        rs.push(await runChild('restore', [stores[0], id, restoreDest]));
-        if (verified === null) verified = sha256File(restoreDest) === restoreSha;
-        await rm(restoreDest, { force: true });
-      };
-      if (r % 2 === 0) {
-        await doCp();
-        await doCairn();
-      } else {
-        await doCairn();
-        await doCp();
-      }
-    }
-    const restoreMs = rs.map((x) => x.opMs + x.closeMs);
-    result.restore = {
-      k: restoreK,
-      id,
-      verified,
-      cairn: summarize(restoreMs),
-      cairnOpen: summarize(rs.map((x) => x.openMs)),
-      cairnWall: summarize(rs.map((x) => x.wallMs)),
-      cp: summarize(cps.map((x) => x.ms)),
-      ratio: median(restoreMs) / median(cps.map((x) => x.ms)),
-      peakRssKiB: Math.max(...rs.map((x) => x.maxRssKiB)),
-      sampledPeakKiB: Math.max(...rs.map((x) => x.sampledPeakKiB)),
-    };
-    if (!verified) result.warnings.push(`restore of checkpoint ${restoreK} did NOT match the original bytes`);
-    log(
-      `  restore ckpt ${restoreK}: ${result.restore.cairn.median.toFixed(0)} ms vs cp+fsync ${result.restore.cp.median.toFixed(0)} ms ` +
-        `(${result.restore.ratio.toFixed(2)}x), verified=${verified}, peak RSS ${(result.restore.peakRssKiB / 1024).toFixed(0)} MiB`,
-    );
-
-    const dir = await dirBytes(stores[0]);
-    const last = prevStats;
-    result.totals = {
-      checkpointBytes: N * m.fileBytes, // what a copy per checkpoint costs
-      logicalBytes: last.logicalBytes,
-      storedBytes: storedOf(last),
-      blobBytes: last.storedBytes,
-      storeDirBytes: dir.size,
-      storeDirAllocated: dir.allocated,
-      storedOverCheckpoint: storedOf(last) / (N * m.fileBytes),
-      changedBytes: result.checkpoints.reduce((a, c) => a + c.changedBytes, 0),
-      stats: last,
-    };
-    for (const w of result.warnings) log(`  WARNING: ${w}`);
   } finally {
     if (!opt.keep) await rmrf(work);
   }
   return result;
 }
 
+const commit = (() => {
+  try {
+    return execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return null;
+  }
+})();
+const dirty = (() => {
+  try {
+    // GIT_OPTIONAL_LOCKS=0: status must not refresh (write) the index.
+    const env = { ...process.env, GIT_OPTIONAL_LOCKS: '0' };
+    return execFileSync('git', ['-C', ROOT, 'status', '--porcelain', '--untracked-files=no', 'packages'], { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
+  } catch {
+    return null;
+  }
+})();
+
 const results = {
   meta: {
     date: new Date().toISOString(),
     mode: quick ? 'quick' : 'custom',
+    command: `node bench/run.mjs${process.argv.length > 2 ? ' ' + process.argv.slice(2).join(' ') : ''}`,
     sizeBytes,
     checkpoints: N,
     reps,
     restoreCheckpoint: restoreK,
     data: opt.data,
+    seed: opt.seed,
     argv: process.argv.slice(2),
     node: process.version,
-    commit: (() => {
-      try {
-        return execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-      } catch {
-        return null;
-      }
-    })(),
-    cpus: os.cpus().length,
-    memBytes: os.totalmem(),
+    commit,
+    dirty,
+    machine: machine(),
     loadavg: os.loadavg(),
-    notes: [
-      'Page cache cannot be dropped without root: every source file (the model file for cp and ingest, the store for restore) is read once before timing, so both sides read warm.',
-      'ingest/restore ms = putPath/getToPath + close() inside a child process (Node start-up, import and Store.open excluded; open is reported separately). cp+fsync ms = real `cp` then `sync FILE DIR`, spawns included.',
-      'stored + = growth of stats().packBytes (pack files on disk, trailers included) after the checkpoint; index (LevelDB) growth is in storeDirAdded.',
-    ],
   },
   scenarios: [],
 };
 
+function machine() {
+  const cpus = os.cpus();
+  let disk = null;
+  try {
+    disk = execFileSync('df', ['-hT', workRoot], { encoding: 'utf8' }).trim().split('\n').pop().split(/\s+/).slice(0, 3).join(' ');
+  } catch {
+    // df missing
+  }
+  let osName = os.type();
+  try {
+    osName = /PRETTY_NAME="([^"]+)"/.exec(execFileSync('cat', ['/etc/os-release'], { encoding: 'utf8' }))?.[1] ?? osName;
+  } catch {
+    // not Linux
+  }
+  return { cpu: cpus[0]?.model?.trim() ?? 'unknown', cpus: cpus.length, memBytes: os.totalmem(), os: osName, kernel: os.release(), disk, hostname: os.hostname() };
+}
+
 const t0 = Date.now();
 try {
-  for (const name of scenarioNames) results.scenarios.push(await runScenario(name));
+  const { tools, skipped, versions } = await resolveTools(wanted, { install: opt['install-peers'], log });
+  results.meta.tools = tools.map((t) => ({ name: t.name, label: t.label, describe: t.describe, version: versions[t.name] }));
+  results.meta.skipped = skipped;
+  log(`bench: ${tools.map((t) => `${t.name} (${versions[t.name]})`).join(', ')}; ${fmtBytes(sizeBytes)}, ${N} checkpoints, restore ckpt ${restoreK} x${reps}`);
+  try {
+    for (const name of scenarioNames) results.scenarios.push(await runScenario(name, tools));
+  } finally {
+    for (const t of tools) await t.cleanup?.();
+  }
+  if (resumeSpec.length) results.resume = await runResume({ root: ROOT, workRoot, spec: resumeSpec, reps, log, keep: opt.keep });
+  if (expShowSpec) results.expShow = await runExpShow({ root: ROOT, workRoot, spec: expShowSpec, reps: Math.max(reps, 5), log, keep: opt.keep });
 } catch (err) {
-  log(`bench: error: ${err?.message ?? err}`);
+  log(`bench: error: ${err?.stack ?? err}`);
   process.exit(2);
 }
 results.meta.elapsedMs = Date.now() - t0;
 results.meta.loadavgEnd = os.loadavg();
 results.targets = evaluateTargets(results);
-process.stdout.write(renderMarkdown(results));
+results.claims = evaluateClaims(results);
+const chartPath = outPath.replace(/\.json$/, '') + '.svg';
+results.meta.chart = chartPath;
+const md = renderMarkdown(results, { chart: results.scenarios.length ? chartPath : null });
+process.stdout.write(md);
 writeJson(results, outPath);
-log(`\nresults: ${outPath} (${(results.meta.elapsedMs / 1000).toFixed(1)} s)`);
-// Exit 1 when a restore did not match; with --strict also when a target fails.
-const badRestore = results.scenarios.some((s) => s.restore && !s.restore.verified);
-const failed = results.targets.some((t) => t.pass === false);
+const charted = results.scenarios.length > 0;
+if (charted) writeFileSync(chartPath, renderChart(results));
+else results.meta.chart = null;
+if (!opt.out && charted) {
+  // Stable names for the README.
+  copyFileSync(outPath, join(HERE, 'results', 'latest.json'));
+  copyFileSync(chartPath, join(HERE, 'results', 'latest.svg'));
+  writeFileSync(join(HERE, 'results', 'latest.md'), renderMarkdown(results, { chart: 'latest.svg' }));
+}
+log(`\nresults: ${outPath}${charted ? `\nchart:   ${chartPath}` : ''} (${(results.meta.elapsedMs / 1000).toFixed(1)} s)`);
+const badRestore = results.scenarios.some((s) => Object.values(s.tools).some((t) => t.verified === false));
+const failed = results.targets.some((t) => t.pass === false) || results.claims.some((c) => c.pass === false);
 process.exitCode = badRestore || (opt.strict && failed) ? 1 : 0;
