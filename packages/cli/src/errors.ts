@@ -1,4 +1,4 @@
-import { isCairnError, type CairnErrorCode } from '@cairn/store';
+import type { CairnError, CairnErrorCode } from '@cairn/store';
 
 /** Exit codes from SPEC.md. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, locked: 4, interrupted: 130 } as const;
@@ -18,6 +18,11 @@ export class ExitCode extends Error {
   constructor(readonly code: number) {
     super(`exit ${code}`);
   }
+}
+
+/** By shape, not instanceof: importing the store only to classify errors would slow every command's start. */
+function isCairnError(err: unknown): err is CairnError {
+  return err instanceof Error && err.name === 'CairnError' && typeof (err as CairnError).code === 'string' && (err as CairnError).code in BY_CODE;
 }
 
 /** Prints `cairn: error: ...` (and a hint) and returns the exit code for `err`. */

@@ -1,10 +1,9 @@
 import yargs, { type Argv } from 'yargs';
-import { CairnError } from '@cairn/store';
 import { reportError, EXIT } from './errors.js';
 import type { GlobalArgs } from './context.js';
-import { commands } from './commands/index.js';
+import { COMMAND_NAMES, commandWords, loadCommands } from './commands/index.js';
 
-function build(argv: string[]): Argv<GlobalArgs> {
+function build(argv: string[], commands: Awaited<ReturnType<typeof loadCommands>>): Argv<GlobalArgs> {
   let y = yargs(argv)
     .scriptName('cairn')
     .usage('$0 <command> [options]\n\nRecord every checkpoint of an ML training run in a content-addressed store, without git.')
@@ -35,13 +34,13 @@ export async function run(argv: string[]): Promise<void> {
   const verbose = argv.includes('-v') || argv.includes('--verbose');
   let code: number = EXIT.ok;
   try {
-    await build(argv).parseAsync();
+    await build(argv, await loadCommands(argv)).parseAsync();
   } catch (err) {
     if (err instanceof UsageError || (err as Error)?.name === 'YError') {
       const first = String((err as Error).message).split('\n')[0];
       process.stderr.write(`cairn: error: ${first}\n`);
-      const words = argv.filter((a) => !a.startsWith('-'));
-      const known = commands.some((c) => String(c.command).split(' ')[0] === words[0]);
+      const words = commandWords(argv);
+      const known = COMMAND_NAMES.includes(words[0]);
       process.stderr.write(`hint: see cairn ${known ? `${words[0]} ` : ''}--help\n`);
       code = EXIT.usage;
     } else {
@@ -51,4 +50,3 @@ export async function run(argv: string[]): Promise<void> {
   process.exitCode = code;
 }
 
-export { CairnError };
