@@ -147,3 +147,22 @@ test('remove + gc frees space; the remaining experiments restore bit for bit, sh
   const gone = await cairn(['exp', 'apply', '--force', findExp(show, c).tip], { cwd: ws });
   assert.equal(gone.code, 3, 'a collected checkpoint is not found');
 });
+
+test('a second exp run in the same workspace is refused (exit 4) while the first goes on', async () => {
+  const ws = await makeWorkspace({ epochs: 4, sleep: 0.4 });
+  const { startCairn, collect } = await import('./lib/cli.js');
+  const first = startCairn(['exp', 'run'], { cwd: ws });
+  const firstDone = collect(first);
+  let out = '';
+  first.stdout!.on('data', (d) => (out += d));
+  while (!/Checkpoint experiment iteration/.test(out)) await new Promise((r) => setTimeout(r, 50));
+  const second = await cairn(['exp', 'run'], { cwd: ws });
+  assert.equal(second.code, 4);
+  assert.match(second.stderr, /^cairn: error: another cairn exp run \(pid \d+\) is running/);
+  assertNoStack(second.stderr);
+  const r = await firstDone;
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(steps(findExp(await showJson(ws), runExpName(r.stdout))), [3, 2, 1, 0]);
+  // The lock goes with the run: a new run resumes.
+  assertOk(await cairn(['exp', 'run', '--max-checkpoints', '1'], { cwd: ws }), 'run after the first finished');
+});

@@ -18,7 +18,7 @@ import { SignalWatcher, dvcSignalPath, prepareDvcTmp, type Signal } from './sign
 import { buildRunEnv } from './env.js';
 import { readLock, writeLock } from './lockfile.js';
 import { capturePaths, sameEntries, sameValues, type Captured } from './snapshot.js';
-import { markRunning } from './running.js';
+import { lockWorkspace, markRunning } from './running.js';
 import { LiveReport } from './report/live.js';
 
 export type RunEvent =
@@ -84,6 +84,16 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
   const ckptOuts = stage.outs.filter((o) => o.checkpoint).map((o) => o.path);
   const allOuts = stage.outs.map((o) => o.path);
 
+  await Store.with(opts.storeDir, async () => {}); // a missing store is NOT_FOUND before anything is written
+  const unlockWorkspace = await lockWorkspace(opts.storeDir, ws);
+  try {
+    return await runLocked(opts, ws, emit, stage, ckptOuts, allOuts);
+  } finally {
+    await unlockWorkspace();
+  }
+}
+
+async function runLocked(opts: RunOptions, ws: string, emit: (e: RunEvent) => void, stage: Stage, ckptOuts: string[], allOuts: string[]): Promise<RunResult> {
   const lock = await readLock(ws);
   // Everything that can refuse the run is checked before -S touches the
   // params file, so a refused run leaves the workspace as it was.

@@ -6,6 +6,8 @@
  */
 import { mkdir, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { CairnError } from './errors.js';
 
 const DIR = 'running';
 
@@ -44,4 +46,32 @@ export async function listRunning(storeDir: string): Promise<Set<string>> {
     }
   }
   return out;
+}
+
+/**
+ * One `exp run` per workspace at a time: two would overwrite each other's
+ * outs. The lock is `<store>/running/ws-<hash of the workspace path>.lock`
+ * (no clutter in the workspace), created exclusively, holding the PID; a
+ * lock whose process is gone (a kill -9) is taken over.
+ */
+export async function lockWorkspace(storeDir: string, workspace: string): Promise<() => Promise<void>> {
+  const dir = path.join(storeDir, DIR);
+  await mkdir(dir, { recursive: true });
+  const file = path.join(dir, `ws-${createHash('sha256').update(path.resolve(workspace)).digest('hex').slice(0, 16)}.lock`);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await writeFile(file, String(process.pid), { flag: 'wx' });
+      return () => unlink(file).catch(() => undefined);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const pid = Number(await readFile(file, 'utf8').catch(() => ''));
+    if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
+      throw new CairnError('LOCKED', `another cairn exp run (pid ${pid}) is running in ${workspace}`, {
+        hint: 'wait for it to finish, or stop it (Ctrl+C) first',
+      });
+    }
+    await unlink(file).catch(() => undefined);
+  }
+  throw new CairnError('LOCKED', `cannot take the run lock of ${workspace}`);
 }
