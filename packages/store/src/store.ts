@@ -113,9 +113,10 @@ export class Store {
     const idx = await IndexDb.open(join(dir, 'index'), opts.lockTimeoutMs ?? defaultLockTimeout());
     const store = new Store(dir, idx);
     try {
-      // Holding the lock, so any temp file is a dead writer's leftover.
+      // Holding the lock, so any temp file is a dead writer's leftover. (Leftover
+      // ref temp files are harmless to readers; gc sweeps them, so opening stays
+      // independent of the number of refs.)
       await rm(join(store.packsDir, 'tmp'), { recursive: true, force: true });
-      await store.refs.cleanTemp();
       // A missing or wiped index (no version key) is rebuilt from the packs.
       if ((await idx.version()) === undefined) await store.repair();
     } catch (err) {
@@ -576,6 +577,7 @@ export class Store {
   /** Deletes what no ref reaches, rewriting packs that are mostly dead. */
   async gc(opts: { dryRun?: boolean } = {}): Promise<GcReport> {
     if (this.pending.size > 0) await this.flush();
+    if (!opts.dryRun) await this.refs.cleanTemp();
     const report = await collectGarbage(this, opts);
     for (const h of this.handles.values()) await (await h.catch(() => undefined))?.close().catch(() => {});
     this.handles.clear();
