@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +45,16 @@ export function cairn(args: string[], opts: RunOptions): Promise<RunResult> {
   return collect(startCairn(args, opts), opts.input);
 }
 
+const made: string[] = [];
+// Each test file runs in its own process: its folders go when it exits,
+// unless CAIRN_KEEP_TEST_DIRS is set to look at them.
+process.on('exit', () => {
+  if (process.env.CAIRN_KEEP_TEST_DIRS) return;
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+
 export async function tempDir(prefix = 'cairn-test-'): Promise<string> {
-  return mkdtemp(join(tmpdir(), prefix));
+  const d = await mkdtemp(join(tmpdir(), prefix));
+  made.push(d);
+  return d;
 }
