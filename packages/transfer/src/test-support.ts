@@ -1,14 +1,21 @@
 // Shared by the *.test.ts files: stores in temp folders, experiments with real outs, and a tiny
 // tar reader/writer that can write anything (including what tar-stream refuses to) for hostile tarballs.
 import { mkdtemp } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { Store, type CairnErrorCode, isCairnError } from '@cairn/store';
 import { appendCheckpoint, createExperiment, type OutEntry } from '@cairn/lineage';
 
+const made: string[] = [];
+process.on('exit', () => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+
 export async function tempStore(): Promise<{ dir: string; work: string }> {
   const work = await mkdtemp(join(tmpdir(), 'cairn-transfer-'));
+  made.push(work);
   const dir = join(work, 'store');
   await Store.init(dir);
   return { dir, work };
