@@ -103,6 +103,13 @@ export class IndexDb {
     return vs.map((v) => (v == null ? undefined : decodeLocation(v)));
   }
 
+  /** Whether each ID is indexed: one LevelDB call for all of them. */
+  async hasMany(ids: ObjectId[]): Promise<boolean[]> {
+    if (ids.length === 0) return [];
+    const vs = await this.obj.getMany(ids);
+    return vs.map((v) => v != null);
+  }
+
   async close(): Promise<void> {
     await this.db.close();
   }

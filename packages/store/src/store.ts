@@ -8,9 +8,13 @@ import { initChecksum, xxh64 } from './checksum.js';
 import { CairnError } from './errors.js';
 import { IndexDb, encodeLocation, decodeLocation, locationOf, type Location } from './index-db.js';
 import { PackWriter, packPath, TARGET_PACK_SIZE, type SealedPack } from './pack/writer.js';
+import { DirectWriter } from './pack/direct.js';
 import { readExactly } from './pack/reader.js';
 import { Refs } from './refs.js';
-import { chunkFile, chunkStream } from './chunker/index.js';
+import { chunkFile, chunkStream, planFileCuts } from './chunker/index.js';
+import { readPool, type ArenaRead, type PoolResult } from './chunker/pool.js';
+import { arena, SLOT_DATA, SLOT_SIZE } from './pack/arena.js';
+import { HEADER_SIZE } from './pack/format.js';
 import { encodeFile, decodeFile, encodeTree, decodeTree, encodeRecord, decodeRecord, type FileManifest } from './objects.js';
 import { mkdirDurable, syncDir, tmpName } from './fsutil.js';
 import { rebuildIndex } from './repair.js';
@@ -23,8 +27,15 @@ import type { ObjectId, ObjectStat, ObjectType, TreeEntry, StoreStats, VerifyRep
 export const FORMAT_FILE = 'CAIRN';
 const FORMAT_TEXT = 'cairn store\nformat 1\n';
 const READ_AHEAD = 4;
-const WRITE_AHEAD = 4;
 const HASH_AHEAD = 8;
+/**
+ * Files at least this large are read and hashed on the read pool's threads
+ * through the arena (see chunker/pool.ts, pack/arena.ts); for smaller ones
+ * the threads' start-up is not worth it.
+ */
+const POOL_MIN_FILE = 16 * 1024 * 1024;
+/** Reads queued on the read pool per file (each holds an arena slot). */
+const POOL_WINDOW = 8;
 
 async function sha256Async(data: Buffer): Promise<ObjectId> {
   return Buffer.from(await webcrypto.subtle.digest('SHA-256', data)).toString('hex');
@@ -156,17 +167,42 @@ export class Store {
   private async putBlob(type: ObjectType, data: Buffer, size?: number, knownId?: ObjectId): Promise<ObjectId> {
     const id = knownId ?? sha256(data).toString('hex');
     if (this.hashOnly || this.pending.has(id) || (await this.index.get(id))) return id;
-    if (this.writer && this.writer.count > 0 && this.writer.size + data.length > TARGET_PACK_SIZE) {
+    await this.addBlob(id, Buffer.from(id, 'hex'), type, data, size ?? data.length);
+    return id;
+  }
+
+  /** The pack to append `len` bytes to: the open one, or a new one when it would grow past TARGET_PACK_SIZE. */
+  private packFor(len: number): PackWriter {
+    if (this.writer && this.writer.count > 0 && this.writer.size + len > TARGET_PACK_SIZE) {
       // Sealed in the background (its fsync takes a while); flush() waits for it.
       const sealing = this.writer.seal();
       sealing.catch(() => {});
       this.sealing.push(sealing);
       this.writer = undefined;
     }
-    this.writer ??= new PackWriter(this.packsDir);
-    const entry = await this.writer.add(Buffer.from(id, 'hex'), type, data, size);
-    this.pending.set(id, locationOf(this.writer.packId, entry));
-    return id;
+    return (this.writer ??= new PackWriter(this.packsDir));
+  }
+
+  /** Appends a blob known to be new to the open pack. */
+  private async addBlob(id: ObjectId, idBytes: Buffer, type: ObjectType, data: Buffer, size: number): Promise<void> {
+    const writer = this.packFor(data.length);
+    const entry = await writer.add(idBytes, type, data, size);
+    this.pending.set(id, locationOf(writer.packId, entry));
+  }
+
+  /** Appends a new chunk that is in the arena (see PackWriter.addOwned); `release` is called once it is no longer needed. */
+  private async addOwnedBlob(id: ObjectId, idBytes: Buffer, addr: number, len: number, release: () => void): Promise<void> {
+    let writer: PackWriter;
+    let checksum: Buffer;
+    try {
+      writer = this.packFor(len);
+      checksum = arena().xxh64(addr, len);
+    } catch (err) {
+      release();
+      throw err;
+    }
+    const entry = await writer.addOwned(idBytes, 'chunk', addr, len, checksum, release);
+    this.pending.set(id, locationOf(writer.packId, entry));
   }
 
   /**
@@ -214,12 +250,95 @@ export class Store {
     return this.putBlob('file', encodeFile(manifest), manifest.size);
   }
 
+  /**
+   * Stores a file whose chunk cuts are known up front (a recognised model
+   * layout). The read pool's threads read the chunks into the arena and
+   * SHA-256 them there, several at once, while this thread looks their IDs
+   * up (a batch at a time) and appends the new ones to the pack straight
+   * from the arena. Chunks are taken in file order, so a file's new chunks
+   * lie in its pack in order (restore reads them back in sequence).
+   *
+   * Each chunk is read to the offset within a 4 KiB block that it will have
+   * in the pack if it turns out new (assuming the chunks before it are new
+   * too), so that the pack writer can write it from where it is; when the
+   * guess is off, the writer copies it instead.
+   */
+  private async putPlanned(fh: FileHandle, cuts: number[], exec: boolean, opts: PutOptions): Promise<ObjectId> {
+    const pool = readPool();
+    const A = arena();
+    const manifest: FileManifest = { size: 0, exec, chunks: [] };
+    interface Item {
+      slot: number;
+      addr: number;
+      len: number;
+      p: Promise<PoolResult>;
+      r?: PoolResult;
+    }
+    const queue: Item[] = [];
+    /** Items taken from the queue to be handed on; the first `done` of them are. */
+    let batch: Item[] = [];
+    let done = 0;
+    let next = 0;
+    let packPos = 0; // where the next chunk dispatched would land in a pack if it and all before it are new
+    const fill = async () => {
+      // Chunks found already stored take no room: guesses start from where the pack really is.
+      packPos = this.writer?.size ?? HEADER_SIZE;
+      for (const q of [...batch.slice(done), ...queue]) packPos = landing(packPos, q.len) + q.len;
+      while (queue.length + batch.length - done < POOL_WINDOW && next < cuts.length) {
+        const pos = next === 0 ? 0 : cuts[next - 1];
+        const len = cuts[next++] - pos;
+        const slot = await A.take();
+        packPos = landing(packPos, len);
+        const addr = A.addr(slot, packPos % 4096);
+        packPos += len;
+        const item: Item = { slot, addr, len, p: pool.run({ reads: [{ fd: fh.fd, pos, len, addr }], sha: { addr, len } }) };
+        item.p.then((r) => (item.r = r), () => {});
+        queue.push(item);
+      }
+    };
+    try {
+      await fill();
+      while (queue.length > 0) {
+        await queue[0].p;
+        // Whatever else is already hashed joins this index lookup.
+        let n = 1;
+        while (n < queue.length && queue[n].r) n++;
+        batch = queue.splice(0, n);
+        done = 0;
+        const ids = batch.map((q) => q.r!.sha!.toString('hex'));
+        const known = this.hashOnly ? [] : await this.index.hasMany(ids);
+        while (done < batch.length) {
+          const { slot, addr, len, r } = batch[done];
+          const id = ids[done++];
+          if (this.hashOnly || known[done - 1] || this.pending.has(id)) A.give(slot);
+          else await this.addOwnedBlob(id, r!.sha!, addr, len, () => A.give(slot));
+          manifest.chunks.push({ id, length: len });
+          manifest.size += len;
+          opts.onProgress?.(manifest.size);
+          await fill();
+        }
+      }
+    } finally {
+      // Slots not handed on go back; the threads read through fh until every job is back (the caller closes fh after this).
+      for (const q of [...batch.slice(done), ...queue]) {
+        await q.p.catch(() => {});
+        A.give(q.slot);
+      }
+    }
+    return this.putBlob('file', encodeFile(manifest), manifest.size);
+  }
+
   private async putFileInner(path: string, opts: PutOptions): Promise<ObjectId> {
     const fh = await openForRead(path);
     try {
       const st = await fh.stat();
       if (!st.isFile()) throw new CairnError('BAD_INPUT', `${path} is not a regular file`);
-      return await this.putChunks(chunkFile(fh, st.size), (st.mode & 0o111) !== 0, opts);
+      const exec = (st.mode & 0o111) !== 0;
+      if (st.size >= POOL_MIN_FILE) {
+        const cuts = await planFileCuts(fh, st.size);
+        if (cuts !== null && cuts.every((c, i) => c - (i === 0 ? 0 : cuts[i - 1]) <= SLOT_DATA)) return await this.putPlanned(fh, cuts, exec, opts);
+      }
+      return await this.putChunks(chunkFile(fh, st.size), exec, opts);
     } finally {
       await fh.close();
     }
@@ -399,11 +518,12 @@ export class Store {
 
   /** A file's chunks in order, verified, reading a few ahead so reads overlap the consumer's writes. */
   private async *fileChunks(m: FileManifest): AsyncGenerator<Buffer> {
+    const locs = await this.locateChunks(m);
     const queue: Promise<Buffer>[] = [];
     let next = 0;
     const fill = () => {
       while (queue.length < READ_AHEAD && next < m.chunks.length) {
-        const p = this.readBlob(m.chunks[next++].id);
+        const p = this.readBlob(m.chunks[next].id, locs[next++]);
         p.catch(() => {}); // surfaced when awaited below
         queue.push(p);
       }
@@ -441,31 +561,159 @@ export class Store {
     throw new CairnError('BAD_INPUT', `object ${id.slice(0, 12)} is a ${loc.type}, not a file or folder`);
   }
 
+  /** Where each of a file's chunks is: one index call per thousand chunks. */
+  private async locateChunks(m: FileManifest): Promise<Location[]> {
+    if (this.pending.size > 0) await this.flush();
+    const out: Location[] = [];
+    for (let i = 0; i < m.chunks.length; i += 1024) {
+      const ids = m.chunks.slice(i, i + 1024).map((c) => c.id);
+      const locs = await this.index.getMany(ids);
+      locs.forEach((loc, j) => {
+        if (!loc) throw new CairnError('NOT_FOUND', `no object ${ids[j].slice(0, 12)} in the store`);
+        out.push(loc);
+      });
+    }
+    return out;
+  }
+
+  /**
+   * Writes a file's content to `out`, every chunk verified. Large files go
+   * through the arena: the read pool's threads read runs of chunks into a
+   * slot, each at the offset within a 4 KiB block that it has in the file
+   * (chunks back to back in one pack, as a file's new chunks are written,
+   * in one read), and check their XXH64 there; the writer then writes them
+   * to disk from where they are. Small files are read and checked here.
+   */
+  private async writeContent(out: DirectWriter, m: FileManifest, locs: Location[]): Promise<void> {
+    if (m.size < POOL_MIN_FILE) {
+      for (let i = 0; i < locs.length; i++) await out.append(await this.readBlob(m.chunks[i].id, locs[i]));
+      await out.finish();
+      return;
+    }
+    const pool = readPool();
+    const A = arena();
+    interface Run {
+      /** Index of the first chunk. */
+      first: number;
+      count: number;
+      /** Its place in the file. */
+      pos: number;
+      len: number;
+      /** A chunk larger than a slot takes: read here. */
+      big: boolean;
+    }
+    interface Item extends Run {
+      slot: number;
+      addr: number;
+      p: Promise<{ pooled?: PoolResult; data?: Buffer }>;
+    }
+    // Runs of consecutive chunks that fit a slot at their block offset; a larger chunk is a run alone, read here.
+    const runs: Run[] = [];
+    let pos = 0;
+    for (let i = 0; i < locs.length; i++) {
+      const len = locs[i].length;
+      const big = len > SLOT_DATA;
+      const last = runs[runs.length - 1];
+      if (last && !last.big && !big && (last.pos % 4096) + last.len + len <= SLOT_SIZE) {
+        last.count++;
+        last.len += len;
+      } else runs.push({ first: i, count: 1, pos, len, big });
+      pos += len;
+    }
+    const start = async (run: Run): Promise<Item> => {
+      if (run.big) {
+        const p = this.readBlob(m.chunks[run.first].id, locs[run.first]).then((data) => ({ data }));
+        p.catch(() => {});
+        return { ...run, slot: -1, addr: 0, p };
+      }
+      const handles: FileHandle[] = [];
+      for (let i = run.first; i < run.first + run.count; i++) handles.push(await this.handle(locs[i].packId));
+      const slot = await A.take();
+      const addr = A.addr(slot, run.pos % 4096);
+      const reads: ArenaRead[] = [];
+      const packOf = new Map<ArenaRead, string>();
+      const xxh: Array<{ addr: number; len: number }> = [];
+      let at = addr;
+      for (let i = run.first; i < run.first + run.count; i++) {
+        const loc = locs[i];
+        const fd = handles[i - run.first].fd;
+        const prev = reads[reads.length - 1];
+        // Chunks back to back in one pack are read together.
+        if (prev && prev.fd === fd && prev.pos + prev.len === loc.offset) prev.len += loc.length;
+        else {
+          const read = { fd, pos: loc.offset, len: loc.length, addr: at };
+          reads.push(read);
+          packOf.set(read, loc.packId);
+        }
+        xxh.push({ addr: at, len: loc.length });
+        at += loc.length;
+      }
+      const p = pool
+        .run({ reads, xxh }, (read, at) => {
+          const packId = packOf.get(read) ?? locs[run.first].packId;
+          return new CairnError('CORRUPT', `pack ${packId}: file ends early (wanted ${read.len} bytes at ${read.pos}, got ${at - read.pos})`, { hint: 'run cairn fsck' });
+        })
+        .then((pooled) => ({ pooled }));
+      p.catch(() => {});
+      return { ...run, slot, addr, p };
+    };
+    const queue: Item[] = [];
+    let next = 0;
+    const fill = async () => {
+      while (queue.length < POOL_WINDOW && next < runs.length) queue.push(await start(runs[next++]));
+    };
+    try {
+      await fill();
+      while (queue.length > 0) {
+        const item = queue.shift()!;
+        let r: { pooled?: PoolResult; data?: Buffer };
+        try {
+          r = await item.p;
+          await fill();
+        } catch (err) {
+          if (item.slot >= 0) A.give(item.slot);
+          throw err;
+        }
+        if (r.data) {
+          await out.append(r.data); // a chunk larger than a slot, read and verified by readBlob
+          continue;
+        }
+        for (let i = 0; i < item.count; i++) {
+          const loc = locs[item.first + i];
+          if (!r.pooled!.xxh![i].equals(loc.checksum)) {
+            A.give(item.slot);
+            throw new CairnError('CORRUPT', `object ${m.chunks[item.first + i].id.slice(0, 12)} in pack ${loc.packId} is damaged (checksum mismatch)`, { hint: 'run cairn fsck' });
+          }
+        }
+        const slot = item.slot;
+        await out.appendOwned(item.addr, item.len, () => A.give(slot));
+      }
+      await out.finish();
+    } finally {
+      // Nothing may still read into the arena, or through the pack handles, once this returns.
+      for (const q of queue) {
+        await q.p.catch(() => {});
+        if (q.slot >= 0) A.give(q.slot);
+      }
+    }
+  }
+
   private async restoreFile(id: ObjectId, dest: string): Promise<void> {
     const m = await this.readManifest(id);
+    const locs = await this.locateChunks(m);
     await mkdir(dirname(dest), { recursive: true });
     const tmp = tmpName(dest);
-    const fh = await open(tmp, 'w', m.exec ? 0o755 : 0o644);
+    const out = await DirectWriter.create(tmp, 'w', m.exec ? 0o755 : 0o644);
     try {
-      // Several writes in flight: the kernel copies one while the next is read and verified.
-      let pos = 0;
-      const writes: Promise<unknown>[] = [];
-      for await (const data of this.fileChunks(m)) {
-        const w = fh.write(data, 0, data.length, pos);
-        w.catch(() => {}); // awaited below; this only keeps an early failure from being 'unhandled'
-        writes.push(w);
-        pos += data.length;
-        if (writes.length >= WRITE_AHEAD) await writes.shift();
-      }
-      await Promise.all(writes);
-      await fh.sync();
-      await fh.close();
+      await this.writeContent(out, m, locs);
+      await out.fh.sync();
+      await out.close();
       await chmod(tmp, m.exec ? 0o755 : 0o644);
       const existing = await lstat(dest).catch(() => undefined);
       if (existing?.isDirectory()) await rm(dest, { recursive: true, force: true });
       await rename(tmp, dest);
     } catch (err) {
-      await fh.close().catch(() => {});
+      await out.close().catch(() => {});
       await unlink(tmp).catch(() => {});
       throw err;
     }
@@ -599,4 +847,9 @@ function ioError(err: unknown, path: string): Error {
   if (code === 'EACCES' || code === 'EPERM') return new CairnError('BAD_INPUT', `cannot read ${path}: permission denied`);
   if (code === 'EISDIR') return new CairnError('BAD_INPUT', `${path} is a folder`);
   return err as Error;
+}
+
+/** Where a blob of `len` bytes lands given a pack that has `size` bytes: a new pack starts when one would grow past TARGET_PACK_SIZE. */
+function landing(size: number, len: number): number {
+  return size > HEADER_SIZE && size + len > TARGET_PACK_SIZE ? HEADER_SIZE : size;
 }

@@ -35,6 +35,23 @@ export async function planFile(src: Source, opts: ResolvedOptions): Promise<{ la
 }
 
 /**
+ * The chunk cuts of a file whose layout is recognised (safetensors, zip),
+ * found from its head alone; null when the file needs content-defined
+ * chunking, whose cuts depend on every byte. chunkFile cuts such a file at
+ * exactly these offsets.
+ */
+export async function planFileCuts(fh: FileHandle, size: number, opts?: ChunkerOptions): Promise<number[] | null> {
+  const o = resolveOptions(opts);
+  if (!Number.isSafeInteger(size) || size <= 0) return null;
+  const head = Buffer.allocUnsafe(Math.min(HEAD_READ, size));
+  await readFully(fh, head, 0);
+  return (await planFile(new FileSource(fh, size, head), o))?.cuts ?? null;
+}
+
+/** What planFileCuts reads first; parsers read more when a header is larger. */
+const HEAD_READ = 64 * 1024;
+
+/**
  * Yields the file's bytes as consecutive chunks (Buffers; concatenated they
  * equal the file). Bounded memory: never holds more than a few readSize
  * buffers. Detects safetensors and PyTorch zip (torch.save) layouts and cuts

@@ -1,14 +1,13 @@
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { encodeTrailer, PACK_MAGIC, HEADER_SIZE, type PackEntry } from './format.js';
 import { mkdirDurable, syncDir } from '../fsutil.js';
+import { DirectWriter } from './direct.js';
 import { xxh64 } from '../checksum.js';
 import type { ObjectType } from '../types.js';
 
 export const TARGET_PACK_SIZE = 128 * 1024 * 1024;
-/** Writes in flight before add() waits: bounds memory while hashing overlaps I/O. */
-const MAX_INFLIGHT_BYTES = 32 * 1024 * 1024;
 
 export interface SealedPack {
   packId: string;
@@ -21,19 +20,17 @@ export function packPath(packsDir: string, packId: string): string {
 }
 
 /**
- * Appends blobs to a temporary pack file. Writes are issued without waiting
- * so the caller hashes the next chunk while the kernel copies this one;
- * seal() makes the pack durable and visible under its final name.
+ * Appends blobs to a temporary pack file. Bytes are copied into staging
+ * buffers and written in large direct writes (see direct.ts) while the
+ * caller goes on hashing; seal() makes the pack durable and visible under
+ * its final name.
  */
 export class PackWriter {
   readonly packId = randomBytes(16).toString('hex');
-  private fh: FileHandle | undefined;
+  private opening: Promise<DirectWriter> | undefined;
   private readonly tmpPath: string;
   private offset = HEADER_SIZE;
   private readonly entries: PackEntry[] = [];
-  private inflight: Promise<unknown>[] = [];
-  private inflightBytes = 0;
-  private failed: unknown;
 
   constructor(private readonly packsDir: string) {
     this.tmpPath = join(packsDir, 'tmp', `${this.packId}.pack.tmp`);
@@ -47,48 +44,64 @@ export class PackWriter {
     return this.entries.length;
   }
 
-  private async handle(): Promise<FileHandle> {
-    if (!this.fh) {
+  private file(): Promise<DirectWriter> {
+    this.opening ??= (async () => {
       await mkdirDurable(join(this.packsDir, 'tmp'));
-      this.fh = await open(this.tmpPath, 'wx');
-      await this.fh.write(PACK_MAGIC, 0, PACK_MAGIC.length, 0);
-    }
-    return this.fh;
+      const out = await DirectWriter.create(this.tmpPath, 'wx');
+      await out.append(PACK_MAGIC);
+      return out;
+    })();
+    return this.opening;
   }
 
-  /** Queues `data` as a blob with ID `id`; returns its entry. `data` must not be modified afterwards. */
-  async add(id: Buffer, type: ObjectType, data: Buffer, size = data.length): Promise<PackEntry> {
-    if (this.failed) throw this.failed;
-    const fh = await this.handle();
-    const entry: PackEntry = { id, type, offset: this.offset, length: data.length, checksum: xxh64(data), size };
+  /**
+   * Appends `data` as a blob with ID `id`; returns its entry. `data` is
+   * copied: the caller may reuse it once this resolves.
+   */
+  async add(id: Buffer, type: ObjectType, data: Buffer, size = data.length, checksum?: Buffer): Promise<PackEntry> {
+    const out = await this.file();
+    const entry: PackEntry = { id, type, offset: this.offset, length: data.length, checksum: checksum ?? xxh64(data), size };
+    await out.append(data);
     this.entries.push(entry);
     this.offset += data.length;
-    this.inflightBytes += data.length;
-    const p = fh.write(data, 0, data.length, entry.offset).then(
-      () => { this.inflightBytes -= data.length; },
-      (err) => { this.failed ??= err; },
-    );
-    this.inflight.push(p);
-    if (this.inflightBytes > MAX_INFLIGHT_BYTES) await this.drain();
     return entry;
   }
 
-  private async drain(): Promise<void> {
-    const pending = this.inflight;
-    this.inflight = [];
-    await Promise.all(pending);
-    if (this.failed) throw this.failed;
+  /**
+   * Appends `len` bytes of the arena at `addr` as a blob (see
+   * DirectWriter.appendOwned: written from where they are when their offset
+   * within a 4 KiB block is this.size's); `release` is called once they are
+   * no longer needed.
+   */
+  async addOwned(id: Buffer, type: ObjectType, addr: number, len: number, checksum: Buffer, release: () => void): Promise<PackEntry> {
+    let out: DirectWriter;
+    try {
+      out = await this.file();
+    } catch (err) {
+      release();
+      throw err;
+    }
+    const entry: PackEntry = { id, type, offset: this.offset, length: len, checksum, size: len };
+    await out.appendOwned(addr, len, release);
+    this.entries.push(entry);
+    this.offset += len;
+    return entry;
   }
 
   /** Writes the trailer, fsyncs, renames into place and fsyncs the folder. */
   async seal(): Promise<SealedPack> {
-    const fh = await this.handle();
-    await this.drain();
+    const out = await this.file();
     const tail = encodeTrailer(this.entries);
-    await fh.write(tail, 0, tail.length, this.offset);
-    await fh.sync();
-    await fh.close();
-    this.fh = undefined;
+    try {
+      await out.append(tail);
+      await out.finish();
+      await out.fh.sync();
+    } catch (err) {
+      await this.abort();
+      throw err;
+    }
+    await out.close();
+    this.opening = undefined;
     const final = packPath(this.packsDir, this.packId);
     await mkdirDurable(join(this.packsDir, this.packId.slice(0, 2)));
     await rename(this.tmpPath, final);
@@ -98,9 +111,9 @@ export class PackWriter {
 
   /** Drops the unfinished pack (nothing refers to it yet). */
   async abort(): Promise<void> {
-    await Promise.allSettled(this.inflight);
-    if (this.fh) await this.fh.close().catch(() => {});
-    this.fh = undefined;
+    const out = await this.opening?.catch(() => undefined);
+    this.opening = undefined;
+    if (out) await out.close().catch(() => {});
     await unlink(this.tmpPath).catch(() => {});
   }
 }

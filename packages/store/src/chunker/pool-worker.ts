@@ -1,0 +1,51 @@
+/**
+ * A thread of the store's ReadPool (see pool.ts): reads byte ranges of open
+ * files into the shared arena and hashes them there.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { readSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { xxh64Over } from '../pack/xxh64-wasm.js';
+import type { PoolReply, PoolRequest } from './pool.js';
+
+const memory = (workerData as { memory: WebAssembly.Memory }).memory;
+const xxh64 = xxh64Over(memory);
+let buf = memory.buffer as unknown as SharedArrayBuffer;
+const port = parentPort!;
+
+/** A view of arena bytes; the arena may have grown since the last look. */
+function view(addr: number, len: number): Buffer {
+  if (addr + len > buf.byteLength) buf = memory.buffer as unknown as SharedArrayBuffer;
+  return Buffer.from(buf, addr, len);
+}
+
+port.on('message', (m: PoolRequest) => {
+  const reply: PoolReply = { job: m.job };
+  try {
+    for (let i = 0; i < m.reads.length && !reply.short; i++) {
+      const r = m.reads[i];
+      const dest = view(r.addr, r.len);
+      let done = 0;
+      while (done < r.len) {
+        const n = readSync(r.fd, dest, done, r.len - done, r.pos + done);
+        if (n === 0) {
+          reply.short = { read: i, got: done };
+          break;
+        }
+        done += n;
+      }
+    }
+    if (!reply.short) {
+      if (m.sha) reply.sha = createHash('sha256').update(view(m.sha.addr, m.sha.len)).digest();
+      if (m.xxh) {
+        const out = new Uint8Array(8 * m.xxh.length);
+        m.xxh.forEach((x, i) => out.set(xxh64(x.addr, x.len), 8 * i));
+        reply.xxh = out;
+      }
+    }
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    reply.error = { message: e.message, code: e.code };
+  }
+  port.postMessage(reply);
+});

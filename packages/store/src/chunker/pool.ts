@@ -1,0 +1,145 @@
+/**
+ * ReadPool: a few worker threads that read byte ranges of open files into
+ * the arena (see pack/arena.ts) and hash them there, so that on a
+ * multi-core machine reading and SHA-256 (ingest) or XXH64 checks (restore)
+ * run in parallel and off the main thread, with no copy beyond the kernel's
+ * read and nothing transferred between threads but addresses and hashes.
+ *
+ * One pool per process, started on first use; its threads do not keep the
+ * process alive while idle.
+ */
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import { CairnError } from '../errors.js';
+import { arena } from '../pack/arena.js';
+
+/** A byte range of an open file and where in the arena it goes. */
+export interface ArenaRead {
+  fd: number;
+  pos: number;
+  len: number;
+  addr: number;
+}
+
+export interface PoolJob {
+  reads: ArenaRead[];
+  /** SHA-256 of arena bytes [addr, addr + len) once read. */
+  sha?: { addr: number; len: number };
+  /** XXH64 of each of these arena ranges once read. */
+  xxh?: Array<{ addr: number; len: number }>;
+}
+
+/** Main thread → worker. */
+export interface PoolRequest extends PoolJob {
+  job: number;
+}
+
+/** Worker → main thread. */
+export interface PoolReply {
+  job: number;
+  sha?: Uint8Array;
+  /** 8 bytes (big-endian XXH64) per xxh range. */
+  xxh?: Uint8Array;
+  /** A read that hit the end of its file: its index and the bytes it got. */
+  short?: { read: number; got: number };
+  error?: { message: string; code?: string };
+}
+
+export interface PoolResult {
+  sha?: Buffer;
+  xxh?: Buffer[];
+}
+
+interface Pending {
+  req: PoolJob;
+  short?: (read: ArenaRead, at: number) => Error;
+  resolve: (r: PoolResult) => void;
+  reject: (e: Error) => void;
+}
+
+interface Thread {
+  worker: Worker;
+  jobs: Map<number, Pending>;
+  dead: boolean;
+}
+
+export class ReadPool {
+  private threads: Thread[] = [];
+  private nextJob = 1;
+  private outstanding = 0;
+
+  constructor(readonly size: number) {}
+
+  private spawn(): Thread {
+    const worker = new Worker(new URL('./pool-worker.js', import.meta.url), { workerData: { memory: arena().memory } });
+    const thread: Thread = { worker, jobs: new Map(), dead: false };
+    worker.on('message', (r: PoolReply) => this.settle(thread, r));
+    const fail = (err: Error) => {
+      if (thread.dead) return;
+      thread.dead = true;
+      this.threads = this.threads.filter((t) => t !== thread);
+      const jobs = [...thread.jobs.values()];
+      thread.jobs.clear();
+      this.outstanding -= jobs.length;
+      this.refresh();
+      for (const j of jobs) j.reject(new CairnError('FAILED', `read thread failed: ${err.message}`, { cause: err }));
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`exited with code ${code}`)));
+    worker.unref();
+    return thread;
+  }
+
+  /** Threads keep the process alive only while they have work. */
+  private refresh(): void {
+    for (const t of this.threads) {
+      if (this.outstanding > 0) t.worker.ref();
+      else t.worker.unref();
+    }
+  }
+
+  private settle(thread: Thread, r: PoolReply): void {
+    const p = thread.jobs.get(r.job);
+    if (!p) return;
+    thread.jobs.delete(r.job);
+    if (--this.outstanding === 0) this.refresh();
+    if (r.error) {
+      p.reject(Object.assign(new Error(r.error.message), { code: r.error.code }));
+    } else if (r.short) {
+      const read = p.req.reads[r.short.read];
+      const at = read.pos + r.short.got;
+      p.reject(p.short?.(read, at) ?? new CairnError('FAILED', `file ended at byte ${at} while reading it: was it changed or truncated meanwhile?`));
+    } else {
+      const out: PoolResult = {};
+      if (r.sha) out.sha = Buffer.from(r.sha.buffer, r.sha.byteOffset, r.sha.byteLength);
+      if (r.xxh) out.xxh = p.req.xxh!.map((_, i) => Buffer.from(r.xxh!.buffer, r.xxh!.byteOffset + 8 * i, 8));
+      p.resolve(out);
+    }
+  }
+
+  /**
+   * Runs a job on a worker thread: its reads (into the arena), then its
+   * hashes. The files must stay open, and the arena ranges untouched, until
+   * the promise settles. `short` makes the error for a read that hits the
+   * end of its file (default: FAILED, the file changed while being read).
+   */
+  run(job: PoolJob, short?: (read: ArenaRead, at: number) => Error): Promise<PoolResult> {
+    while (this.threads.length < this.size) this.threads.push(this.spawn());
+    let thread = this.threads[0];
+    for (const t of this.threads) if (t.jobs.size < thread.jobs.size) thread = t;
+    const id = this.nextJob++;
+    return new Promise<PoolResult>((resolve, reject) => {
+      thread.jobs.set(id, { req: job, short, resolve, reject });
+      if (this.outstanding++ === 0) this.refresh();
+      thread.worker.postMessage({ job: id, ...job } satisfies PoolRequest);
+    });
+  }
+}
+
+let shared: ReadPool | undefined;
+
+/** The process's read pool: as many threads as cores, 2 to 4. */
+export function readPool(): ReadPool {
+  shared ??= new ReadPool(Math.max(2, Math.min(4, availableParallelism())));
+  return shared;
+}

@@ -1,0 +1,80 @@
+/**
+ * The arena: one shared WebAssembly.Memory per process, cut into slots of
+ * a little over 4 MiB (the largest chunk, plus room to start it at any
+ * offset within a 4 KiB block). Big files move through it without copies:
+ * the read pool's threads read chunks into slots and hash them there
+ * (SHA-256 through node:crypto, XXH64 with the in-place module of
+ * xxh64-wasm.ts), and direct writes (direct.ts) go to disk straight from a
+ * slot. Its memory starts on a page boundary, as O_DIRECT requires.
+ *
+ * Slots are taken and given back, and reused; once touched their pages stay
+ * resident, so the arena's size follows the most slots in use at once.
+ */
+import { xxh64Over } from './xxh64-wasm.js';
+
+export const PAGE = 65536;
+/** Slot size: 4 MiB + 64 KiB, so a chunk of up to 4 MiB starts at any offset below 64 KiB. */
+export const SLOT_SIZE = 4 * 1024 * 1024 + PAGE;
+/** Room in a slot for data placed at an offset within a 4 KiB block. */
+export const SLOT_DATA = SLOT_SIZE - 4096;
+const SLOT_PAGES = SLOT_SIZE / PAGE;
+/** At most 1 GiB of address space (only slots in use are ever touched). */
+const MAX_PAGES = 16384;
+const MAX_SLOTS = Math.floor(MAX_PAGES / SLOT_PAGES);
+
+export class Arena {
+  readonly memory = new WebAssembly.Memory({ initial: 0, maximum: MAX_PAGES, shared: true });
+  private slots = 0;
+  private free: number[] = [];
+  private waiting: Array<(slot: number) => void> = [];
+  private buf: SharedArrayBuffer = this.memory.buffer as unknown as SharedArrayBuffer;
+  /** XXH64 of arena bytes, in place. */
+  readonly xxh64 = xxh64Over(this.memory);
+
+  /** A free slot; waits when every slot is in use (their holders give them back as they finish). */
+  take(): number | Promise<number> {
+    const s = this.free.pop();
+    if (s !== undefined) return s;
+    if (this.slots < MAX_SLOTS) {
+      this.memory.grow(SLOT_PAGES);
+      this.buf = this.memory.buffer as unknown as SharedArrayBuffer;
+      return this.slots++;
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  give(slot: number): void {
+    const w = this.waiting.shift();
+    if (w) w(slot);
+    else this.free.push(slot);
+  }
+
+  /** The arena address of byte `off` of `slot`. */
+  addr(slot: number, off = 0): number {
+    return slot * SLOT_SIZE + off;
+  }
+
+  /** A Buffer over `len` bytes at arena address `addr`. */
+  view(addr: number, len: number): Buffer {
+    return Buffer.from(this.buf, addr, len);
+  }
+
+  get slotsAllocated(): number {
+    return this.slots;
+  }
+
+  /** Slots taken and not given back (for tests: 0 once every operation is over). */
+  get slotsInUse(): number {
+    return this.slots - this.free.length;
+  }
+}
+
+let shared: Arena | undefined;
+
+/** The process's arena, made on first use. */
+export function arena(): Arena {
+  if (!shared) {
+    shared = new Arena();
+  }
+  return shared;
+}

@@ -1,0 +1,309 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { arena, SLOT_SIZE, type Arena } from './arena.js';
+
+/**
+ * Sequential writing of a new file, the bulk of it with O_DIRECT.
+ *
+ * Through the page cache, every byte written costs a copy into freshly
+ * allocated cache pages (on virtual machines often far more than the copy
+ * itself), and the final fsync then waits for all of it to reach the disk.
+ * With O_DIRECT the disk takes the bytes straight from our memory while we
+ * go on reading and hashing, and the fsync has little left to do.
+ *
+ * O_DIRECT needs block-aligned memory, file offsets and lengths. Bytes
+ * handed over by copy (append) are staged in an arena slot, which is
+ * page-aligned. Bytes already in the arena (appendOwned) are written from
+ * where they are when they sit at the same offset within a 4 KiB block as
+ * their place in the file (callers arrange that): only the partial blocks at
+ * their two ends are copied. The file's last partial block goes through the
+ * page cache. Where O_DIRECT is not supported (tmpfs, some network
+ * filesystems) everything goes through the page cache, in the same large
+ * writes.
+ */
+
+const BLOCK = 4096;
+/** Queued bytes that make one write (a writev of aligned pieces). */
+const WRITE_SIZE = 16 * 1024 * 1024;
+/** Writes in flight in the process (a pack sealing in the background and the next one share them). */
+const MAX_INFLIGHT = 2;
+let inflightTotal = 0;
+const inflightWaiters: Array<() => void> = [];
+
+async function writeSlot(): Promise<void> {
+  while (inflightTotal >= MAX_INFLIGHT) await new Promise<void>((resolve) => inflightWaiters.push(resolve));
+  inflightTotal++;
+}
+
+function writeSlotDone(): void {
+  inflightTotal--;
+  inflightWaiters.shift()?.();
+}
+/** Smaller owned pieces are copied: not worth a write of their own. */
+const MIN_OWNED = 64 * 1024;
+
+interface Piece {
+  addr: number;
+  len: number;
+  release?: () => void;
+}
+
+/**
+ * A slot that copied bytes are staged in. Its bytes go out in pieces (each
+ * ending on a block boundary), and later bytes are staged after them in the
+ * same slot, so the partial blocks at the ends of many chunks share one
+ * slot; it is given back once full and every piece of it is written.
+ */
+interface Stage {
+  slot: number;
+  /** Slot offset of the byte at stagePos (block-aligned). */
+  base: number;
+  /** Pieces queued or being written. */
+  refs: number;
+  retired: boolean;
+}
+
+export class DirectWriter {
+  private readonly arena: Arena = arena();
+  /** Bytes appended so far. */
+  private end = 0;
+  /** Pieces covering [qpos, stagePos), block-aligned, not yet written. */
+  private queue: Piece[] = [];
+  private queued = 0;
+  private qpos = 0;
+  /** Where [stagePos, end) is staged; stagePos is block-aligned. None: end is aligned. */
+  private st: Stage | undefined;
+  private stagePos = 0;
+  private inflight: Promise<void>[] = [];
+  private failed: unknown;
+
+  private constructor(
+    /** The file opened normally: the last partial block goes through it, and fsync and close are done on it. */
+    readonly fh: FileHandle,
+    private direct: FileHandle | undefined,
+  ) {}
+
+  /** Creates `path` (flags 'w' or 'wx') and opens it for direct writing where the filesystem allows. */
+  static async create(path: string, flags: 'w' | 'wx', mode = 0o644): Promise<DirectWriter> {
+    const fh = await open(path, flags, mode);
+    let direct: FileHandle | undefined;
+    if (process.platform === 'linux' && constants.O_DIRECT && process.env.CAIRN_NO_DIRECT_IO !== '1') {
+      direct = await open(path, constants.O_WRONLY | constants.O_DIRECT).catch(() => undefined);
+    }
+    return new DirectWriter(fh, direct);
+  }
+
+  /** Bytes appended so far. */
+  get size(): number {
+    return this.end;
+  }
+
+  private check(): void {
+    if (this.failed) throw this.failed;
+  }
+
+  /** Copies bytes into the staging slot, starting a new one as each fills. */
+  private async stage(data: Uint8Array): Promise<void> {
+    let off = 0;
+    while (off < data.length) {
+      this.check();
+      if (!this.st) {
+        const slot = await this.arena.take();
+        this.st = { slot, base: 0, refs: 0, retired: false };
+        this.stagePos = this.end;
+      }
+      const st = this.st;
+      const fill = this.end - this.stagePos;
+      const n = Math.min(SLOT_SIZE - st.base - fill, data.length - off);
+      this.arena.view(this.arena.addr(st.slot, st.base + fill), n).set(data.subarray(off, off + n));
+      this.end += n;
+      off += n;
+      if (st.base + this.end - this.stagePos === SLOT_SIZE) this.closeStage();
+    }
+  }
+
+  /** Queues the staged bytes (they end on a block boundary); the slot stays for what comes next while it has room. */
+  private closeStage(): void {
+    const st = this.st;
+    if (!st) return;
+    const len = this.end - this.stagePos;
+    if (len > 0) {
+      st.refs++;
+      this.enqueue({ addr: this.arena.addr(st.slot, st.base), len, release: () => this.unref(st) });
+      st.base += len;
+    }
+    this.stagePos = this.end;
+    if (st.base + BLOCK > SLOT_SIZE) this.retire();
+  }
+
+  private retire(): void {
+    const st = this.st;
+    if (!st) return;
+    this.st = undefined;
+    st.retired = true;
+    if (st.refs === 0) this.arena.give(st.slot);
+  }
+
+  private unref(st: Stage): void {
+    if (--st.refs === 0 && st.retired) this.arena.give(st.slot);
+  }
+
+  private enqueue(p: Piece): void {
+    this.queue.push(p);
+    this.queued += p.len;
+  }
+
+  /**
+   * Appends a copy of `data`: the caller may reuse `data` as soon as this
+   * resolves. Waits only while the writes in flight are at their limit.
+   */
+  async append(data: Uint8Array): Promise<void> {
+    await this.stage(data);
+    await this.pump(false);
+  }
+
+  /**
+   * Appends `len` arena bytes at `addr`, written from where they are when
+   * they sit at the offset within a 4 KiB block that their place in the file
+   * has; `release` is called once they are no longer needed (written, or
+   * copied).
+   */
+  async appendOwned(addr: number, len: number, release: () => void): Promise<void> {
+    const phase = this.end % BLOCK;
+    if (addr % BLOCK !== phase || len < MIN_OWNED) {
+      try {
+        await this.append(this.arena.view(addr, len));
+      } finally {
+        release();
+      }
+      return;
+    }
+    let released = false;
+    try {
+      this.check();
+      // The head completes the staged partial block.
+      const head = (BLOCK - phase) % BLOCK;
+      if (head > 0) await this.stage(this.arena.view(addr, head));
+      this.closeStage();
+      const mid = Math.floor((len - head) / BLOCK) * BLOCK;
+      this.enqueue({ addr: addr + head, len: mid, release });
+      released = true;
+      this.end += mid;
+      this.stagePos = this.end;
+      // The tail starts the next partial block.
+      const tail = len - head - mid;
+      if (tail > 0) await this.stage(this.arena.view(addr + head + mid, tail));
+    } finally {
+      if (!released) release();
+    }
+    await this.pump(false);
+  }
+
+  /** Starts writes of what is queued, in pieces of WRITE_SIZE (all of it when `all`), keeping at most MAX_INFLIGHT in flight. */
+  private async pump(all: boolean): Promise<void> {
+    while (this.queued >= WRITE_SIZE || (all && this.queued > 0)) {
+      await writeSlot();
+      if (this.failed) {
+        writeSlotDone();
+        throw this.failed;
+      }
+      const batch: Piece[] = [];
+      let bytes = 0;
+      while (this.queue.length > 0 && (bytes < WRITE_SIZE || all) && batch.length < 512) {
+        const p = this.queue.shift()!;
+        batch.push(p);
+        bytes += p.len;
+      }
+      this.queued -= bytes;
+      const pos = this.qpos;
+      this.qpos += bytes;
+      const w = this.writeAt(batch.map((p) => this.arena.view(p.addr, p.len)), pos)
+        .catch((err) => {
+          this.failed ??= err;
+        })
+        .finally(() => {
+          writeSlotDone();
+          for (const p of batch) p.release?.();
+        });
+      this.inflight.push(w);
+      // Settled writes need not be kept.
+      void w.then(() => {
+        const i = this.inflight.indexOf(w);
+        if (i >= 0) this.inflight.splice(i, 1);
+      });
+    }
+  }
+
+  private async writeAt(bufs: Buffer[], pos: number): Promise<void> {
+    if (this.direct) {
+      try {
+        await writeAllv(this.direct, bufs, pos);
+        return;
+      } catch (err) {
+        // Alignment rules stricter than ours, or direct I/O refused after
+        // all: from now on, the page cache.
+        if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+        const d = this.direct;
+        this.direct = undefined;
+        await d?.close().catch(() => {});
+      }
+    }
+    await writeAllv(this.fh, bufs, pos);
+  }
+
+  /** Writes everything and waits for it; the file is then complete (not yet fsynced). */
+  async finish(): Promise<void> {
+    this.check();
+    const st = this.st;
+    const fill = this.end - this.stagePos;
+    const aligned = st ? fill - (fill % BLOCK) : 0;
+    if (st && aligned > 0) {
+      st.refs++;
+      this.enqueue({ addr: this.arena.addr(st.slot, st.base), len: aligned, release: () => this.unref(st) });
+    }
+    await this.pump(true);
+    await this.settle();
+    this.check();
+    if (st) {
+      try {
+        // The last partial block, through the page cache.
+        if (fill > aligned) await writeAllv(this.fh, [this.arena.view(this.arena.addr(st.slot, st.base + aligned), fill - aligned)], this.stagePos + aligned);
+      } finally {
+        this.retire();
+      }
+    }
+  }
+
+  /** Waits for writes in progress, ignoring failures. */
+  async settle(): Promise<void> {
+    while (this.inflight.length > 0) await this.inflight.shift();
+  }
+
+  /** Waits for writes in progress, gives back what is still queued or staged, closes both handles. */
+  async close(): Promise<void> {
+    await this.settle();
+    for (const p of this.queue) p.release?.();
+    this.queue = [];
+    this.queued = 0;
+    this.retire();
+    const d = this.direct;
+    this.direct = undefined;
+    await d?.close().catch(() => {});
+    await this.fh.close();
+  }
+}
+
+/** Writes the buffers back to back from `pos`, looping over short writes. */
+export async function writeAllv(fh: FileHandle, bufs: Buffer[], pos: number): Promise<void> {
+  bufs = bufs.filter((b) => b.length > 0);
+  while (bufs.length > 0) {
+    const total = bufs.reduce((n, b) => n + b.length, 0);
+    const { bytesWritten } = bufs.length === 1 ? await fh.write(bufs[0], 0, bufs[0].length, pos) : await fh.writev(bufs, pos);
+    if (bytesWritten <= 0) throw new Error(`write of ${total} bytes at ${pos} made no progress`);
+    pos += bytesWritten;
+    // Drop what was written: whole buffers, then the front of a partly written one.
+    let skip = bytesWritten;
+    while (bufs.length > 0 && skip >= bufs[0].length) skip -= bufs.shift()!.length;
+    if (skip > 0) bufs[0] = bufs[0].subarray(skip);
+  }
+}
