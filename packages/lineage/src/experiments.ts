@@ -100,6 +100,16 @@ function toExperiment(name: string, stateId: ObjectId, s: ExperimentState): Expe
   };
 }
 
+/**
+ * `updated` orders experiments in `exp show`; with whole seconds, two
+ * experiments advanced in the same second would tie and fall back to name
+ * order. A time cairn takes itself keeps its milliseconds; one a caller
+ * gives is kept as given.
+ */
+function sortableNow(given: Date | string | undefined, seconds: string): string {
+  return given === undefined ? new Date().toISOString() : seconds;
+}
+
 /** Newest tip first; ties (same second) by newest experiment, then by name, so the order is total. */
 export function compareNewestFirst(a: { name: string; updated: string; created: string }, b: { name: string; updated: string; created: string }): number {
   if (a.updated !== b.updated) return a.updated < b.updated ? 1 : -1;
@@ -151,7 +161,7 @@ export async function createExperiment(store: Store, opts: CreateExperimentOptio
       from,
       baseline: await putBaseline(store, base),
       created,
-      updated: created,
+      updated: sortableNow(opts.created, created),
       checkpoints: 0,
     };
     const stateId = await putExperimentState(store, state);
@@ -219,7 +229,7 @@ export async function appendCheckpoint(store: Store, name: string, input: Checkp
       ...state,
       tip: id,
       first: state.first ?? id,
-      updated: created,
+      updated: sortableNow(input.created, created),
       checkpoints: state.checkpoints + 1,
     };
     const nextId = await putExperimentState(store, next);
