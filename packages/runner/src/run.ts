@@ -84,25 +84,33 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
   const ckptOuts = stage.outs.filter((o) => o.checkpoint).map((o) => o.path);
   const allOuts = stage.outs.map((o) => o.path);
 
-  await Store.with(opts.storeDir, async () => {}); // a missing store is NOT_FOUND before anything is written
-  const unlockWorkspace = await lockWorkspace(opts.storeDir, ws);
-  try {
-    return await runLocked(opts, ws, emit, stage, ckptOuts, allOuts);
-  } finally {
-    await unlockWorkspace();
-  }
-}
-
-async function runLocked(opts: RunOptions, ws: string, emit: (e: RunEvent) => void, stage: Stage, ckptOuts: string[], allOuts: string[]): Promise<RunResult> {
-  const lock = await readLock(ws);
-  // Everything that can refuse the run is checked before -S touches the
-  // params file, so a refused run leaves the workspace as it was.
+  // Everything that can refuse the run is checked before anything is written
+  // (the run lock, -S edits to the params file): a refused run changes nothing.
+  // A missing store fails here too, with NOT_FOUND.
   const revId = await Store.with(opts.storeDir, async (store) => {
     if (opts.name !== undefined && (await findExperiment(store, opts.name))) {
       throw new CairnError('BAD_INPUT', `experiment name '${opts.name}' is already in use`, { hint: 'choose another --name, or cairn exp remove it' });
     }
     return opts.rev === undefined ? undefined : resolveRef(store, opts.rev);
   });
+  const unlockWorkspace = await lockWorkspace(opts.storeDir, ws);
+  try {
+    return await runLocked(opts, ws, emit, stage, ckptOuts, allOuts, revId);
+  } finally {
+    await unlockWorkspace();
+  }
+}
+
+async function runLocked(
+  opts: RunOptions,
+  ws: string,
+  emit: (e: RunEvent) => void,
+  stage: Stage,
+  ckptOuts: string[],
+  allOuts: string[],
+  revId: string | undefined,
+): Promise<RunResult> {
+  const lock = await readLock(ws);
   if (opts.set?.length) {
     const defaultFile = stage.params[0]?.file ?? DEFAULT_PARAMS_FILE;
     // The user's own text goes to setParams, so `lr=5.0` stays 5.0 in the file.
