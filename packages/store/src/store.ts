@@ -429,9 +429,10 @@ export class Store {
    * that its bytes hash to `id` and, for structured types, that they decode.
    * Links are not checked here: an importer writes every object before any
    * ref, and verifies reachability itself. Calls may overlap (an importer
-   * keeps several in flight so hashing uses every core).
+   * keeps several in flight so hashing uses every core). Resolves to
+   * whether the object was new to the store.
    */
-  async putObject(id: ObjectId, type: ObjectType, data: Buffer): Promise<void> {
+  async putObject(id: ObjectId, type: ObjectType, data: Buffer): Promise<boolean> {
     if (!/^[0-9a-f]{64}$/.test(id)) throw new CairnError('BAD_INPUT', `not an object ID: '${id.slice(0, 80)}'`);
     if ((await sha256Async(data)) !== id) throw new CairnError('BAD_INPUT', `object ${id.slice(0, 12)} does not match its ID (its bytes hash to something else)`);
     const where = `${type} ${id.slice(0, 12)}`;
@@ -445,10 +446,12 @@ export class Store {
     }
     // Hashing above runs concurrently across overlapping calls; the pack append is serialised.
     const write = this.objectWrites.then(async () => {
-      if (!(this.pending.has(id) || (await this.index.get(id)))) await this.putBlob(type, data, size, id);
+      if (this.pending.has(id) || (await this.index.get(id))) return false;
+      await this.addBlob(id, Buffer.from(id, 'hex'), type, data, size);
+      return true;
     });
     this.objectWrites = write.catch(() => {});
-    await write;
+    return write;
   }
 
   /** An object's type and stored bytes (checksum-verified), as putObject takes them. */

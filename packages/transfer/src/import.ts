@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { CairnError, isCairnError, sha256, type ObjectId, type ObjectType, type Store } from '@cairn/store';
+import { CairnError, isCairnError, type ObjectId, type ObjectType, type Store } from '@cairn/store';
 import {
   EXP_REF_PREFIX,
   expRef,
@@ -215,17 +215,15 @@ export async function importExperiments(store: Store, input: AsyncIterable<Uint8
       // Several objects are hashed at once (the store serialises their writes);
       // the oldest is awaited once the window is full, so memory stays bounded.
       const put = (async () => {
-        const had = await store.has(id);
+        let added: boolean;
         try {
-          // An object the store holds is only checked against its ID (a tampered copy is still refused), not written again.
-          if (had) {
-            if (sha256(data).toString('hex') !== id) throw bad(`object ${id.slice(0, 12)} does not match its ID (its bytes hash to something else)`);
-          } else await store.putObject(id, type as ObjectType, data);
+          // Every object is checked against its ID, even one the store holds (a tampered copy is still refused); only new ones are written.
+          added = await store.putObject(id, type as ObjectType, data);
         } catch (err) {
           if (isCairnError(err, 'BAD_INPUT')) throw bad(`the tarball's ${err.message}`);
           throw err;
         }
-        if (!had) {
+        if (added) {
           newObjects++;
           newBytes += size;
         }
