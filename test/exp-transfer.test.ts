@@ -9,6 +9,8 @@ import { readFile, readdir, writeFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { cairn, startCairn, tempDir, type RunResult } from './lib/cli.js';
+// The hostile-tarball writer is the transfer package's own test support, shared rather than copied.
+import { makeTar, readTar, tarHeader } from '@cairn/transfer/test-support';
 
 // ---- helpers --------------------------------------------------------------
 
@@ -94,64 +96,6 @@ function pipe(a: string[], b: string[], cwdA: string, cwdB: string): Promise<[Ru
 }
 
 // A tiny ustar reader/writer, so tests can write what no tar tool would.
-interface TarEntry {
-  name: string;
-  data: Buffer;
-  type?: string;
-  linkname?: string;
-  claimedSize?: number;
-}
-
-function tarHeader(e: TarEntry): Buffer {
-  const h = Buffer.alloc(512);
-  const oct = (n: number, w: number) => n.toString(8).padStart(w - 1, '0') + '\0';
-  h.write(e.name, 0, 100, 'utf8');
-  h.write(oct(0o644, 8), 100);
-  h.write(oct(0, 8), 108);
-  h.write(oct(0, 8), 116);
-  const size = e.claimedSize ?? e.data.length;
-  if (size > 0o77777777777) {
-    h[124] = 0x80;
-    let v = BigInt(size);
-    for (let i = 135; i > 124; i--) {
-      h[i] = Number(v & 0xffn);
-      v >>= 8n;
-    }
-  } else h.write(oct(size, 12), 124);
-  h.write(oct(1700000000, 12), 136);
-  h.write(e.type ?? '0', 156);
-  if (e.linkname) h.write(e.linkname, 157, 100, 'utf8');
-  h.write('ustar\0', 257);
-  h.write('00', 263);
-  h.fill(0x20, 148, 156);
-  let sum = 0;
-  for (const b of h) sum += b;
-  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
-  return h;
-}
-
-function makeTar(entries: TarEntry[], end = true): Buffer {
-  const parts: Buffer[] = [];
-  for (const e of entries) {
-    parts.push(tarHeader(e), e.data, Buffer.alloc((512 - (e.data.length % 512)) % 512));
-  }
-  if (end) parts.push(Buffer.alloc(1024));
-  return Buffer.concat(parts);
-}
-
-function readTar(tar: Buffer): TarEntry[] {
-  const out: TarEntry[] = [];
-  for (let at = 0; at + 512 <= tar.length; ) {
-    const h = tar.subarray(at, at + 512);
-    if (h.every((b) => b === 0)) break;
-    const name = h.toString('utf8', 0, 100).replace(/\0.*$/s, '');
-    const size = parseInt(h.toString('ascii', 124, 136).replace(/\0.*$/s, '').trim(), 8);
-    out.push({ name, data: Buffer.from(tar.subarray(at + 512, at + 512 + size)) });
-    at += 512 + Math.ceil(size / 512) * 512;
-  }
-  return out;
-}
-
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 // ---- round trips ------------------------------------------------------------
@@ -329,7 +273,7 @@ test('hostile tarballs: each one clear error, exit 2, nothing written outside th
     ['a duplicate entry', makeTar([m, ...objs, objs[chunkAt]]), /twice/],
     ['a listed object that is absent', makeTar([m, ...objs.filter((_, i) => i !== chunkAt)]), /missing object/],
     ['an unlisted object', makeTar([m, ...objs, { name: `objects/${extraId.slice(0, 2)}/${extraId}.chunk`, data: extra }]), /does not list/],
-    ['a size of a terabyte', Buffer.concat([makeTar([m], false), tarHeader({ name: objs[0].name, data: Buffer.alloc(0), claimedSize: 2 ** 40 })]), /claims 1099511627776 bytes/],
+    ['a size of a terabyte', Buffer.concat([makeTar([m], { end: false }), tarHeader({ name: objs[0].name, data: Buffer.alloc(0), claimedSize: 2 ** 40 })]), /claims 1099511627776 bytes/],
     ['a manifest of 8 GiB', tarHeader({ name: 'cairn-export.json', data: Buffer.alloc(0), claimedSize: 2 ** 33 }), /manifest claims 8589934592 bytes/],
     ['a malformed manifest', makeTar([{ name: 'cairn-export.json', data: Buffer.from('{"format": "cairn-export", "vers') }, ...objs]), /manifest is malformed/],
     ['a manifest with a hostile name', makeTar([{ name: 'cairn-export.json', data: Buffer.from(JSON.stringify({ ...manifest, experiments: [{ ...manifest.experiments[0], name: `../${tag}` }] })) }, ...objs]), /invalid name/],
