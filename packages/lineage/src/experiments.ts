@@ -24,18 +24,12 @@ import {
 import { serialized } from './serial.js';
 import { dropSummary, readCachedSummary, rebuildSummary, rowOf, summaryOf, writeSummary } from './summary.js';
 
-export interface Experiment {
+/** An experiment: its name and state-record ID plus the state's fields. */
+export type Experiment = Omit<ExperimentState, 'kind' | 'version'> & {
   name: string;
   /** ID of the experiment-state record `exp/<name>` points at; changes at every checkpoint. */
   stateId: ObjectId;
-  tip: ObjectId | null;
-  first: ObjectId | null;
-  from: ObjectId | null;
-  baseline: ObjectId;
-  created: string;
-  updated: string;
-  checkpoints: number;
-}
+};
 
 /** One line of `exp list`. */
 export interface ExperimentListing {

@@ -71,7 +71,7 @@ export interface ExperimentState {
   /** ID of the baseline record: the deps and params the experiment started from. */
   baseline: ObjectId;
   created: string;
-  /** `created` of the tip (or of the experiment while it has none): lets lists sort without reading checkpoints. */
+  /** When the tip was recorded (milliseconds when cairn took the time itself): lets lists sort without reading checkpoints. */
   updated: string;
   /** Number of checkpoints from `first` to `tip`. */
   checkpoints: number;

@@ -19,16 +19,10 @@ export interface ShowCheckpoint {
  * newest first. Keyed by the state record's ID, which is immutable, so a
  * summary is never stale; it can only be missing.
  */
-export interface Summary {
+export type Summary = Omit<ExperimentState, 'kind' | 'version' | 'checkpoints'> & {
   v: typeof SUMMARY_VERSION;
-  tip: ObjectId | null;
-  first: ObjectId | null;
-  from: ObjectId | null;
-  baseline: ObjectId;
-  created: string;
-  updated: string;
   rows: ShowCheckpoint[];
-}
+};
 
 // Bump when ShowCheckpoint or Summary change shape: old entries then read as missing and are rebuilt.
 export const SUMMARY_VERSION = 1;
