@@ -141,27 +141,33 @@ export function sha256File(path) {
   return h.digest('hex');
 }
 
+/**
+ * Calls visit(path, dirent) for every entry under dir (depth first, folders
+ * before their contents); a missing dir is empty. Symlinks are not followed.
+ */
+export async function walkTree(dir, visit) {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (e) {
+    if (e.code === 'ENOENT') return;
+    throw e;
+  }
+  for (const e of entries) {
+    const p = join(dir, e.name);
+    await visit(p, e);
+    if (e.isDirectory()) await walkTree(p, visit);
+  }
+}
+
 /** Every regular file under dir, with apparent size and allocated bytes. */
 export async function listFiles(dir) {
   const out = [];
-  async function walk(d) {
-    let entries;
-    try {
-      entries = await readdir(d, { withFileTypes: true });
-    } catch (e) {
-      if (e.code === 'ENOENT') return;
-      throw e;
-    }
-    for (const e of entries) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) await walk(p);
-      else if (e.isFile()) {
-        const s = await lstat(p);
-        out.push({ path: p, size: s.size, allocated: s.blocks * 512 });
-      }
-    }
-  }
-  await walk(dir);
+  await walkTree(dir, async (p, e) => {
+    if (!e.isFile()) return;
+    const s = await lstat(p);
+    out.push({ path: p, size: s.size, allocated: s.blocks * 512 });
+  });
   return out;
 }
 

@@ -4,10 +4,10 @@
 // durability cost as one that fsyncs).
 
 import { existsSync } from 'node:fs';
-import { readFile, readdir, lstat, rm } from 'node:fs/promises';
+import { readFile, lstat, rm } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { tmpdir } from 'node:os';
-import { run, nowMs } from '../measure.mjs';
+import { run, nowMs, walkTree } from '../measure.mjs';
 
 export const TIME_BIN = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
 let seq = 0;
@@ -47,26 +47,12 @@ export function must(r, what) {
 
 /** path → "ino:size:mtime" of every file and folder under dir. */
 export async function snapshotTree(dir) {
-  const out = new Map();
-  async function walk(d) {
-    let entries;
-    try {
-      entries = await readdir(d, { withFileTypes: true });
-    } catch (e) {
-      if (e.code === 'ENOENT') return;
-      throw e;
-    }
-    for (const e of entries) {
-      const p = join(d, e.name);
-      if (e.isSymbolicLink()) continue;
-      const s = await lstat(p).catch(() => null);
-      if (!s) continue;
-      out.set(p, `${s.ino}:${s.size}:${s.mtimeMs}:${e.isDirectory() ? 'd' : 'f'}`);
-      if (e.isDirectory()) await walk(p);
-    }
-  }
-  out.set(dir, 'root');
-  await walk(dir);
+  const out = new Map([[dir, 'root']]);
+  await walkTree(dir, async (p, e) => {
+    if (e.isSymbolicLink()) return;
+    const s = await lstat(p).catch(() => null);
+    if (s) out.set(p, `${s.ino}:${s.size}:${s.mtimeMs}:${e.isDirectory() ? 'd' : 'f'}`);
+  });
   return out;
 }
 
