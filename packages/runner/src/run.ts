@@ -172,28 +172,33 @@ async function runLocked(
   const live = stage.live?.html ? new LiveReport(opts.storeDir, ws, expName, emit) : undefined;
 
   /** Records one checkpoint of `paths`; returns its ID. */
+  /** Appends a checkpoint of already captured outs, in an open store session. */
+  const append = async (store: Store, outs: Record<string, Captured>, metrics: Record<string, unknown>): Promise<{ id: string; step: number }> => {
+    if (!created) {
+      await createExperiment(store, {
+        name: expName,
+        from: mode.kind === 'branch' || mode.kind === 'rev' ? mode.from : null,
+        baseline: mode.kind === 'fresh' ? { deps: plan.deps, params } : undefined,
+      });
+      created = true;
+    }
+    const outEntries = Object.fromEntries(
+      Object.entries(outs).map(([p, e]) => [p, { ...e, checkpoint: ckptOuts.includes(p) }]),
+    );
+    const r = await appendCheckpoint(store, expName, { stage: stage.name, cmd: stage.cmd, outs: outEntries, deps: plan.deps, params, metrics }, { expectTip: tip });
+    tip = r.id;
+    lastOuts = outs;
+    recorded.push(r.id);
+    await writeLock(ws, { experiment: expName, checkpoint: r.id, stage: stage.name, cmd: stage.cmd, deps: plan.deps, params, outs: outEntries });
+    return { id: r.id, step: r.step };
+  };
+  const readAllMetrics = async (signalMetrics?: Record<string, unknown>) =>
+    collectMetrics(await readMetrics(ws, stage.metrics.map((m) => m.path)), signalMetrics);
+
+  /** Records one checkpoint of `paths`; returns its ID. */
   const record = async (paths: string[], what: string, signalMetrics?: Record<string, unknown>): Promise<{ id: string; step: number }> => {
-    const metrics = collectMetrics(await readMetrics(ws, stage.metrics.map((m) => m.path)), signalMetrics);
-    return Store.with(opts.storeDir, async (store) => {
-      const outs = await capturePaths(store, ws, paths, what);
-      if (!created) {
-        await createExperiment(store, {
-          name: expName,
-          from: mode.kind === 'branch' || mode.kind === 'rev' ? mode.from : null,
-          baseline: mode.kind === 'fresh' ? { deps: plan.deps, params } : undefined,
-        });
-        created = true;
-      }
-      const outEntries = Object.fromEntries(
-        Object.entries(outs).map(([p, e]) => [p, { ...e, checkpoint: ckptOuts.includes(p) }]),
-      );
-      const r = await appendCheckpoint(store, expName, { stage: stage.name, cmd: stage.cmd, outs: outEntries, deps: plan.deps, params, metrics }, { expectTip: tip });
-      tip = r.id;
-      lastOuts = outs;
-      recorded.push(r.id);
-      await writeLock(ws, { experiment: expName, checkpoint: r.id, stage: stage.name, cmd: stage.cmd, deps: plan.deps, params, outs: outEntries });
-      return { id: r.id, step: r.step };
-    });
+    const metrics = await readAllMetrics(signalMetrics);
+    return Store.with(opts.storeDir, async (store) => append(store, await capturePaths(store, ws, paths, what), metrics));
   };
 
   const env = buildRunEnv({ root: ws, expName, step: firstStep, resume, signalPath });
@@ -284,20 +289,17 @@ async function runLocked(
       const why = signal ? `the command was killed by ${signal}` : `the command exited with code ${code}`;
       return { experiment: expName, checkpoints: recorded, exitCode: 1, reason: why };
     }
-    // Exit 0: a final checkpoint when an out changed since the last one (plain outs are only recorded here).
-    const needFinal = await Store.with(opts.storeDir, async (store) => {
-      if (recorded.length === 0) return true;
+    // Exit 0: a final checkpoint when an out changed since the last one (plain outs are
+    // only recorded here), or when none was recorded at all (a stage with no outs still
+    // leaves its params, deps and metrics). The outs are captured once, in one session.
+    const metrics = await readAllMetrics();
+    const final = await Store.with(opts.storeDir, async (store) => {
       const now = await capturePaths(store, ws, allOuts, 'out');
-      return !sameEntries(now, lastOuts);
+      if (recorded.length > 0 && sameEntries(now, lastOuts)) return undefined;
+      return append(store, now, metrics);
     });
-    if (needFinal && allOuts.length > 0) {
-      const { id, step } = await record(allOuts, 'out');
-      emit({ type: 'checkpoint', id, step, experiment: expName, message: `Checkpoint experiment iteration '${id.slice(0, 7)}'.` });
-      await live?.refresh();
-    } else if (needFinal && recorded.length === 0) {
-      // A stage with no outs still leaves a record of its params, deps and metrics.
-      const { id, step } = await record([], 'out');
-      emit({ type: 'checkpoint', id, step, experiment: expName, message: `Checkpoint experiment iteration '${id.slice(0, 7)}'.` });
+    if (final) {
+      emit({ type: 'checkpoint', id: final.id, step: final.step, experiment: expName, message: `Checkpoint experiment iteration '${final.id.slice(0, 7)}'.` });
       await live?.refresh();
     }
     return { experiment: expName, checkpoints: recorded, exitCode: 0 };
