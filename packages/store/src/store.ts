@@ -1,6 +1,7 @@
 import { open, lstat, readdir, readlink, mkdir, rm, rename, symlink, chmod, readFile, writeFile, unlink, stat as fsStat, type FileHandle } from 'node:fs/promises';
 import { join, resolve as resolvePath, dirname } from 'node:path';
 import { Readable } from 'node:stream';
+import { read as fsRead } from 'node:fs';
 import { Packr } from 'msgpackr';
 import { webcrypto } from 'node:crypto';
 import { sha256 } from './codec.js';
@@ -22,6 +23,7 @@ import { verifyStore } from './verify.js';
 import { collectGarbage } from './gc.js';
 import { markFrom } from './reachable.js';
 import { computeStats } from './stats.js';
+import { readMany, type ObjectBatch, type ReadManyOptions } from './read-many.js';
 import type { ObjectId, ObjectStat, ObjectType, TreeEntry, StoreStats, VerifyReport, GcReport, RepairReport, PutOptions } from './types.js';
 
 export const FORMAT_FILE = 'CAIRN';
@@ -36,6 +38,45 @@ const HASH_AHEAD = 8;
 const POOL_MIN_FILE = 16 * 1024 * 1024;
 /** Reads queued on the read pool per file (each holds an arena slot). */
 const POOL_WINDOW = 8;
+
+/** What putObject's checks found: the object is what its ID says, and decodes as its type. */
+interface CheckedObject {
+  idBytes: Buffer;
+  /** Content size (a file's or tree's, else the stored length). */
+  size: number;
+  /** The bytes, for a small object. */
+  data?: Buffer;
+  /** Where in the arena the bytes wait, with their XXH64 and what gives the slot back (large objects). */
+  addr?: number;
+  checksum?: Buffer;
+  release?: () => void;
+}
+
+/** putObject hashes objects at least this large on the read pool's threads. */
+const POOL_MIN_OBJECT = 64 * 1024;
+
+/** The content size of an object handed to putObject, which must decode as its type (BAD_INPUT if not). */
+function checkedSize(id: ObjectId, type: ObjectType, data: Buffer): number {
+  const where = `${type} ${id.slice(0, 12)}`;
+  try {
+    if (type === 'file') return decodeFile(data, where).size;
+    if (type === 'tree') return decodeTree(data, where).reduce((n, e) => n + e.size, 0);
+    if (type === 'record') decodeRecord(data, where);
+    return data.length;
+  } catch (err) {
+    throw new CairnError('BAD_INPUT', `object ${id.slice(0, 12)} is not a valid ${type}: ${(err as Error).message}`);
+  }
+}
+
+async function readFdExactly(fd: number, position: number, length: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(length);
+  for (let done = 0; done < length; ) {
+    const n = await new Promise<number>((resolve, reject) => fsRead(fd, buf, done, length - done, position + done, (err, got) => (err ? reject(err) : resolve(got))));
+    if (n === 0) throw new CairnError('BAD_INPUT', `the file ends at byte ${position + done}, before the object's ${length} bytes at ${position} are read`);
+    done += n;
+  }
+  return buf;
+}
 
 async function sha256Async(data: Buffer): Promise<ObjectId> {
   return Buffer.from(await webcrypto.subtle.digest('SHA-256', data)).toString('hex');
@@ -79,6 +120,15 @@ export class Store {
   private closed = false;
   /** Orders the pack appends of overlapping putObject() calls. */
   private objectWrites: Promise<unknown> = Promise.resolve();
+  /**
+   * putObject() copies a large object to where its pack write can take it
+   * without another copy: its expected place in the pack is putRaw (the
+   * bytes of the putObject calls before it) plus putDrift (how far the last
+   * append found the pack from that: its header, a new pack, skipped
+   * duplicates). A wrong guess costs a copy, nothing else.
+   */
+  private putRaw = 0;
+  private putDrift = 0;
   /** Set while hashPath() runs: blobs are hashed, not written. */
   private hashOnly = false;
 
@@ -190,18 +240,22 @@ export class Store {
     this.pending.set(id, locationOf(writer.packId, entry));
   }
 
-  /** Appends a new chunk that is in the arena (see PackWriter.addOwned); `release` is called once it is no longer needed. */
-  private async addOwnedBlob(id: ObjectId, idBytes: Buffer, addr: number, len: number, release: () => void): Promise<void> {
+  /**
+   * Appends a new blob that is in the arena (see PackWriter.addOwned; a
+   * chunk unless `as` says otherwise); `release` is called once it is no
+   * longer needed.
+   */
+  private async addOwnedBlob(id: ObjectId, idBytes: Buffer, addr: number, len: number, release: () => void, as?: { type: ObjectType; size: number; checksum: Buffer }): Promise<void> {
     let writer: PackWriter;
     let checksum: Buffer;
     try {
       writer = this.packFor(len);
-      checksum = arena().xxh64(addr, len);
+      checksum = as?.checksum ?? arena().xxh64(addr, len);
     } catch (err) {
       release();
       throw err;
     }
-    const entry = await writer.addOwned(idBytes, 'chunk', addr, len, checksum, release);
+    const entry = await writer.addOwned(idBytes, as?.type ?? 'chunk', addr, len, checksum, release, as?.size ?? len);
     this.pending.set(id, locationOf(writer.packId, entry));
   }
 
@@ -434,30 +488,120 @@ export class Store {
    */
   async putObject(id: ObjectId, type: ObjectType, data: Buffer): Promise<boolean> {
     if (!/^[0-9a-f]{64}$/.test(id)) throw new CairnError('BAD_INPUT', `not an object ID: '${id.slice(0, 80)}'`);
-    if ((await sha256Async(data)) !== id) throw new CairnError('BAD_INPUT', `object ${id.slice(0, 12)} does not match its ID (its bytes hash to something else)`);
-    const where = `${type} ${id.slice(0, 12)}`;
-    let size = data.length;
-    try {
-      if (type === 'file') size = decodeFile(data, where).size;
-      else if (type === 'tree') size = decodeTree(data, where).reduce((n, e) => n + e.size, 0);
-      else if (type === 'record') decodeRecord(data, where);
-    } catch (err) {
-      throw new CairnError('BAD_INPUT', `object ${id.slice(0, 12)} is not a valid ${type}: ${(err as Error).message}`);
-    }
-    // Hashing above runs concurrently across overlapping calls; the pack append is serialised.
+    const raw = this.reservePut(data.length);
+    const checked = data.length >= POOL_MIN_OBJECT && data.length <= SLOT_DATA ? this.checkInArena(id, type, data, data.length, raw) : this.checkHere(id, type, data);
+    return this.appendChecked(id, type, data.length, raw, checked);
+  }
+
+  /**
+   * putObject for an object whose stored bytes are `length` bytes at
+   * `position` of the open file `fd` (an importer reading a tarball): large
+   * objects are read by a read-pool thread straight to where the pack write
+   * takes them, and hashed there, with no copy on this thread. The file must
+   * stay open until this settles; a file that ends early is BAD_INPUT.
+   */
+  async putObjectAt(id: ObjectId, type: ObjectType, fd: number, position: number, length: number): Promise<boolean> {
+    if (!/^[0-9a-f]{64}$/.test(id)) throw new CairnError('BAD_INPUT', `not an object ID: '${id.slice(0, 80)}'`);
+    const raw = this.reservePut(length);
+    const checked =
+      length >= POOL_MIN_OBJECT && length <= SLOT_DATA
+        ? this.checkInArena(id, type, { fd, position }, length, raw)
+        : readFdExactly(fd, position, length).then((data) => this.checkHere(id, type, data));
+    return this.appendChecked(id, type, length, raw, checked);
+  }
+
+  /** The expected place in the pack of a put of `len` bytes (see putRaw). */
+  private reservePut(len: number): number {
+    const raw = this.putRaw;
+    this.putRaw += len;
+    return raw;
+  }
+
+  /** Checks of overlapping puts run concurrently; appends happen in call order, each after its own checks. */
+  private appendChecked(id: ObjectId, type: ObjectType, len: number, raw: number, checked: Promise<CheckedObject>): Promise<boolean> {
+    checked.catch(() => {}); // surfaced below
     const write = this.objectWrites.then(async () => {
-      if (this.pending.has(id) || (await this.index.get(id))) return false;
-      await this.addBlob(id, Buffer.from(id, 'hex'), type, data, size);
+      const c = await checked;
+      try {
+        if (this.pending.has(id) || (await this.index.get(id))) {
+          c.release?.();
+          return false;
+        }
+        this.putDrift = this.packFor(len).size - raw;
+      } catch (err) {
+        c.release?.();
+        throw err;
+      }
+      if (c.addr === undefined) await this.addBlob(id, c.idBytes, type, c.data!, c.size);
+      else await this.addOwnedBlob(id, c.idBytes, c.addr, len, c.release!, { type, size: c.size, checksum: c.checksum! });
       return true;
     });
     this.objectWrites = write.catch(() => {});
     return write;
   }
 
+  /** putObject's checks of a small object: SHA-256 (off the main thread) and decoding. */
+  private async checkHere(id: ObjectId, type: ObjectType, data: Buffer): Promise<CheckedObject> {
+    if ((await sha256Async(data)) !== id) throw new CairnError('BAD_INPUT', `object ${id.slice(0, 12)} does not match its ID (its bytes hash to something else)`);
+    return { idBytes: Buffer.from(id, 'hex'), size: checkedSize(id, type, data), data };
+  }
+
+  /**
+   * putObject's checks of a large object: it goes into an arena slot (a
+   * copy of `src`, or read there from a file by a read-pool thread) at the
+   * offset within a 4 KiB block its place in the pack is expected to have
+   * (`raw` + putDrift), so the pack write takes it from there (see
+   * DirectWriter.appendOwned), and is hashed (SHA-256 and XXH64) in place on
+   * a read-pool thread. The slot is the caller's to release.
+   */
+  private async checkInArena(id: ObjectId, type: ObjectType, src: Buffer | { fd: number; position: number }, len: number, raw: number): Promise<CheckedObject> {
+    const A = arena();
+    const slot = await A.take();
+    let held = true;
+    const release = () => {
+      if (held) A.give(slot);
+      held = false;
+    };
+    try {
+      const addr = A.addr(slot, (((raw + this.putDrift) % 4096) + 4096) % 4096);
+      const reads: ArenaRead[] = [];
+      if (Buffer.isBuffer(src)) A.view(addr, len).set(src);
+      else reads.push({ fd: src.fd, pos: src.position, len, addr });
+      const r = await readPool().run({ reads, sha: { addr, len }, xxh: [{ addr, len }] }, (read, at) => {
+        return new CairnError('BAD_INPUT', `object ${id.slice(0, 12)}: the file ends at byte ${at}, before the object's ${len} bytes at ${read.pos} are read`);
+      });
+      if (r.sha!.toString('hex') !== id) throw new CairnError('BAD_INPUT', `object ${id.slice(0, 12)} does not match its ID (its bytes hash to something else)`);
+      return { idBytes: r.sha!, size: checkedSize(id, type, A.view(addr, len)), addr, checksum: r.xxh![0], release };
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
   /** An object's type and stored bytes (checksum-verified), as putObject takes them. */
   async readObject(id: ObjectId): Promise<{ type: ObjectType; data: Buffer }> {
     const loc = await this.locate(id);
     return { type: loc.type, data: await this.readBlob(id, loc) };
+  }
+
+  /**
+   * Many objects' types and stored bytes (checksum-verified), in the order
+   * of `ids`, in batches of a few MiB read ahead on the read pool's threads
+   * (see read-many.ts). A batch's `data` buffers are views of memory that is
+   * reused once the batch is released: release every batch handed out, after
+   * writing or copying what it holds.
+   */
+  async *readObjects(ids: ObjectId[], opts: ReadManyOptions = {}): AsyncGenerator<ObjectBatch> {
+    if (this.pending.size > 0) await this.flush();
+    yield* readMany(
+      {
+        locateMany: (part) => this.locateMany(part),
+        handle: (packId) => this.handle(packId),
+        readBlob: (id, loc) => this.readBlob(id, loc),
+      },
+      ids,
+      opts,
+    );
   }
 
   // ---- reading -------------------------------------------------------
@@ -567,12 +711,17 @@ export class Store {
   /** Where each of a file's chunks is: one index call per thousand chunks. */
   private async locateChunks(m: FileManifest): Promise<Location[]> {
     if (this.pending.size > 0) await this.flush();
+    return this.locateMany(m.chunks.map((c) => c.id));
+  }
+
+  /** Where each object is, in order: one index call per thousand; a missing one is NOT_FOUND. */
+  private async locateMany(ids: ObjectId[]): Promise<Location[]> {
     const out: Location[] = [];
-    for (let i = 0; i < m.chunks.length; i += 1024) {
-      const ids = m.chunks.slice(i, i + 1024).map((c) => c.id);
-      const locs = await this.index.getMany(ids);
+    for (let i = 0; i < ids.length; i += 1024) {
+      const part = ids.slice(i, i + 1024);
+      const locs = await this.index.getMany(part);
       locs.forEach((loc, j) => {
-        if (!loc) throw new CairnError('NOT_FOUND', `no object ${ids[j].slice(0, 12)} in the store`);
+        if (!loc) throw new CairnError('NOT_FOUND', `no object ${part[j].slice(0, 12)} in the store`);
         out.push(loc);
       });
     }

@@ -73,7 +73,7 @@ export class PackWriter {
    * within a 4 KiB block is this.size's); `release` is called once they are
    * no longer needed.
    */
-  async addOwned(id: Buffer, type: ObjectType, addr: number, len: number, checksum: Buffer, release: () => void): Promise<PackEntry> {
+  async addOwned(id: Buffer, type: ObjectType, addr: number, len: number, checksum: Buffer, release: () => void, size = len): Promise<PackEntry> {
     let out: DirectWriter;
     try {
       out = await this.file();
@@ -81,7 +81,7 @@ export class PackWriter {
       release();
       throw err;
     }
-    const entry: PackEntry = { id, type, offset: this.offset, length: len, checksum, size: len };
+    const entry: PackEntry = { id, type, offset: this.offset, length: len, checksum, size };
     await out.appendOwned(addr, len, release);
     this.entries.push(entry);
     this.offset += len;
