@@ -1,9 +1,9 @@
-import { createWriteStream } from 'node:fs';
-import { open, rename, stat, unlink } from 'node:fs/promises';
+import { createWriteStream, WriteStream } from 'node:fs';
+import { rename, stat, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { CairnError, encodeCanonical, sha256, type ObjectId, type ObjectType, type Store } from '@cairn/store';
@@ -54,10 +54,6 @@ export interface ExportSummary {
   bytes: number;
   checkpoints: number;
 }
-
-/** Read ahead this many payload bytes while the tar stream writes, so reads overlap writes. */
-const READ_AHEAD_BYTES = 16 * 1024 * 1024;
-const READ_AHEAD_COUNT = 16;
 
 /** The stored bytes of a record, exactly as the store encodes them (docs/FORMAT.md, "record"). */
 export function encodeRecordBytes(body: unknown, links: ObjectId[]): Buffer {
@@ -199,59 +195,59 @@ export type ObjectSource = Store | (() => Promise<Store>);
 
 const SESSION_MS = 2000;
 
-/** The objects' bytes in manifest order, a few reads ahead of the consumer. */
-async function* objectBytes(source: ObjectSource, plan: ExportPlan, sessionMs: number): AsyncGenerator<{ obj: ManifestObject; data: Buffer }> {
-  const list = plan.manifest.objects;
-  const own = typeof source === 'function';
-  let store: Store | undefined = own ? undefined : source;
-  let openedAt = 0;
-  const queue: Array<{ obj: ManifestObject; data: Promise<Buffer> }> = [];
-  let next = 0;
-  let queued = 0;
-  const fill = async () => {
-    while (next < list.length && queue.length < READ_AHEAD_COUNT && (queue.length === 0 || queued < READ_AHEAD_BYTES)) {
-      const obj = list[next];
-      const made = plan.made.get(obj[0]);
-      if (!made && !store) {
-        // Reads of the last session are done: hand the lock over, then take it again.
-        if (queue.length > 0) return;
-        store = await (source as () => Promise<Store>)();
-        openedAt = Date.now();
+/** Objects read together, with what gives their memory back (see Store.readObjects). */
+interface Batch {
+  items: Array<{ obj: ManifestObject; data: Buffer }>;
+  release(): void;
+}
+
+/**
+ * The objects' bytes in manifest order, in batches. Records made for the
+ * export come first, as the manifest lists them. With a store-opening
+ * function, a session ends after `sessionMs`: `settle` is awaited first (the
+ * consumer finishes with every batch, so none is read from a closed store's
+ * files), then the store is closed and opened again.
+ */
+async function* objectBatches(source: ObjectSource, plan: ExportPlan, sessionMs: number, settle: () => Promise<void>): AsyncGenerator<Batch> {
+  const made = plan.manifest.objects.filter((o) => plan.made.has(o[0]));
+  if (made.length > 0) yield { items: made.map((obj) => ({ obj, data: plan.made.get(obj[0])! })), release: () => {} };
+  const stored = plan.manifest.objects.filter((o) => !plan.made.has(o[0]));
+  if (typeof source !== 'function') {
+    yield* readAll(source, stored, Infinity);
+    return;
+  }
+  for (let next = 0; next < stored.length; ) {
+    const store = await source();
+    try {
+      for await (const batch of readAll(store, stored.slice(next), sessionMs)) {
+        next += batch.items.length;
+        yield batch;
       }
-      next++;
-      const data = made ? Promise.resolve(made) : store!.readObject(obj[0]).then((o) => o.data);
-      data.catch(() => {}); // surfaced when awaited below
-      queue.push({ obj, data });
-      queued += obj[2];
-      if (own && store && Date.now() - openedAt >= sessionMs) {
-        // No new reads in this session; close it once its queued reads are in.
-        const closing = store;
-        store = undefined;
-        const pending = queue.map((q) => q.data);
-        queue.push({ obj: [obj[0], obj[1], -1], data: Promise.allSettled(pending).then(() => closing.close()).then(() => Buffer.alloc(0)) });
-        return;
-      }
+      await settle();
+    } finally {
+      await store.close();
     }
-  };
-  try {
-    await fill();
-    while (queue.length > 0) {
-      const head = queue.shift()!;
-      const data = await head.data;
-      if (head.obj[2] === -1) {
-        await fill();
-        continue;
-      }
-      queued -= head.obj[2];
-      if (data.length !== head.obj[2]) throw new CairnError('CORRUPT', `object ${head.obj[0].slice(0, 12)} changed size while being exported`);
-      await fill();
-      yield { obj: head.obj, data };
+  }
+}
+
+/** Reads `objects` from an open store until done or `ms` have passed (then the caller reopens it, handing the lock over meanwhile). */
+async function* readAll(store: Store, objects: ManifestObject[], ms: number): AsyncGenerator<Batch> {
+  const t0 = Date.now();
+  let i = 0;
+  for await (const batch of store.readObjects(objects.map((o) => o[0]))) {
+    let items;
+    try {
+      items = batch.objects.map((o) => {
+        const obj = objects[i++];
+        if (o.data.length !== obj[2]) throw new CairnError('CORRUPT', `object ${obj[0].slice(0, 12)} changed size while being exported`);
+        return { obj, data: o.data };
+      });
+    } catch (err) {
+      batch.release();
+      throw err;
     }
-  } finally {
-    if (own) {
-      await Promise.allSettled(queue.map((q) => q.data));
-      await store?.close();
-    }
+    yield { items, release: batch.release };
+    if (Date.now() - t0 >= ms) return;
   }
 }
 
@@ -262,38 +258,117 @@ function addEntry(pack: tar.Pack, name: string, data: Buffer, mtime: Date): Prom
 }
 
 /**
+ * Feeds the tar stream to `sink`, and tells `written` of each piece once
+ * the sink has taken it (its write callback: written out, or consumed by
+ * gzip), so the arena slots the pieces are views of can be reused.
+ */
+async function feedSink(pack: tar.Pack, sink: Writable, written: (piece: Buffer) => void): Promise<void> {
+  let failed: Error | undefined;
+  const onError = (err: Error) => (failed ??= err);
+  sink.on('error', onError);
+  try {
+    for await (const piece of pack as AsyncIterable<Buffer>) {
+      if (failed) throw failed;
+      // No wait for 'drain': what is buffered is bounded by the batches in writing, and a full buffer goes out in one writev.
+      sink.write(piece, (err) => {
+        if (!err) written(piece);
+      });
+    }
+    if (failed) throw failed;
+  } finally {
+    sink.off('error', onError);
+  }
+}
+
+/** Batches being written at once: their reads and the output's writes overlap. */
+const WRITING_BATCHES = 4;
+
+/**
  * Streams the tarball to `out`: the manifest, then one entry per object
- * with its stored bytes, read from `source` (see ObjectSource). One object (≤ 4 MiB for chunks) plus a small
- * read-ahead is in memory at a time, whatever the export's size; each entry
- * waits until the tar stream has taken the previous one.
+ * with its stored bytes, read from `source` (see ObjectSource) a few MiB at
+ * a time into reused memory. The tar stream gets views of that memory, and
+ * a batch's memory goes back only once `out` (or gzip) has taken its last
+ * bytes; a few batches are in writing at once. Memory stays bounded
+ * whatever the export's size.
  */
 export async function writeExport(source: ObjectSource, plan: ExportPlan, out: Writable, opts: WriteOptions = {}): Promise<void> {
   const pack = tar.pack();
-  const streams: unknown[] = [pack];
-  if (opts.gzip) streams.push(createGzip({ level: 6 }));
-  const done = pipeline([...streams, out] as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream], { end: opts.end ?? true });
-  done.catch(() => {}); // awaited below
+  const gzip = opts.gzip ? createGzip({ level: 6 }) : undefined;
+  const viewsSafe = gzip !== undefined || out instanceof WriteStream || out === process.stdout;
+  const end = opts.end ?? true;
+  // A batch is taken once the write of its last piece is; writes complete in order.
+  const waiting = new Map<Buffer, { resolve: () => void; reject: (err: Error) => void }>();
+  let sinkFailed: Error | undefined;
+  const feeding = feedSink(pack, gzip ?? out, (piece) => {
+    const w = waiting.get(piece);
+    if (w) {
+      waiting.delete(piece);
+      w.resolve();
+    }
+  }).catch((err: Error) => {
+    sinkFailed = err;
+    for (const w of waiting.values()) w.reject(err);
+    waiting.clear();
+    pack.destroy(err);
+    throw err;
+  });
+  feeding.catch(() => {}); // awaited below
+  const gzipped = gzip ? pipeline(gzip, out, { end }) : undefined;
+  gzipped?.catch(() => {});
+  const taken = (piece: Buffer | undefined): Promise<void> => {
+    if (!piece) return Promise.resolve();
+    if (sinkFailed) return Promise.reject(sinkFailed);
+    const p = new Promise<void>((resolve, reject) => waiting.set(piece, { resolve, reject }));
+    p.catch(() => {}); // awaited by the writer
+    return p;
+  };
+  const writing: Array<{ done: Promise<void>; release: () => void }> = [];
+  const settle = async () => {
+    while (writing.length > 0) {
+      await writing[0].done;
+      writing.shift()!.release();
+    }
+  };
   const total = plan.manifest.objectBytes;
   try {
     await addEntry(pack, MANIFEST_NAME, Buffer.from(`${JSON.stringify(plan.manifest)}\n`), plan.mtime);
     let written = 0;
     opts.onProgress?.(0, total);
-    for await (const { obj, data } of objectBytes(source, plan, opts.sessionMs ?? SESSION_MS)) {
-      await addEntry(pack, objectEntryName(obj[0], obj[1]), data, plan.mtime);
-      written += data.length;
+    for await (const batch of objectBatches(source, plan, opts.sessionMs ?? SESSION_MS, settle)) {
+      let last: Buffer | undefined;
+      for (const item of batch.items) {
+        const { obj } = item;
+        // A Writable may keep what it is given (an array of chunks, say): only sinks known to be done with a piece at its write callback get views of reused memory.
+        const data = viewsSafe ? item.data : Buffer.from(item.data);
+        pack.entry({ name: objectEntryName(obj[0], obj[1]), size: data.length, mode: 0o644, mtime: plan.mtime, type: 'file', uname: 'cairn', gname: 'cairn' }, data);
+        if (data.length > 0) last = data;
+        written += data.length;
+      }
+      writing.push({ done: taken(last), release: batch.release });
+      while (writing.length >= WRITING_BATCHES) {
+        await writing[0].done;
+        writing.shift()!.release();
+      }
       opts.onProgress?.(written, total);
     }
+    await settle();
     pack.finalize();
+    await feeding;
+    if (gzip) {
+      gzip.end();
+      await gzipped;
+    } else if (end) {
+      out.end();
+      await finished(out);
+    }
   } catch (err) {
     pack.destroy(err as Error);
+    gzip?.destroy();
+    await feeding.catch(() => {});
+    for (const w of writing.splice(0)) w.release();
     // A failed output (a full disk, a closed pipe) is the real cause of a destroyed pack.
-    const outErr = await done.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    throw isDestroyed(err) && outErr ? outErr : err;
+    throw isDestroyed(err) && sinkFailed ? sinkFailed : (sinkFailed ?? err);
   }
-  await done;
 }
 
 function isDestroyed(err: unknown): boolean {
@@ -302,7 +377,7 @@ function isDestroyed(err: unknown): boolean {
 
 /**
  * Writes the tarball to `path` whole or not at all: into a temp file next to
- * it, fsynced, then renamed. A name ending in `.gz` or `.tgz` is gzipped.
+ * it, then renamed (a killed export leaves no partial tarball behind). A name ending in `.gz` or `.tgz` is gzipped.
  */
 export async function exportToFile(source: ObjectSource, plan: ExportPlan, path: string, opts: Omit<WriteOptions, 'end'> = {}): Promise<void> {
   const dest = resolve(path);
@@ -324,12 +399,7 @@ export async function exportToFile(source: ObjectSource, plan: ExportPlan, path:
   try {
     const gzip = opts.gzip ?? /\.(gz|tgz)$/i.test(dest);
     await writeExport(source, plan, out, { ...opts, gzip, end: true });
-    const fh = await open(tmp, 'r+');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    // No fsync, as tar and cp do not: the store is untouched, and a tarball torn by a power cut is refused whole by any import.
     await rename(tmp, dest);
   } catch (err) {
     out.destroy();

@@ -11,7 +11,7 @@ import {
   readExperimentState,
   rebuildSummary,
 } from '@cairn/lineage';
-import { tarBytes } from './input.js';
+import { tarBytes, tarballFd } from './input.js';
 import { MANIFEST_NAME, MAX_MANIFEST_BYTES, MAX_OBJECT_BYTES, OBJECT_ENTRY, parseManifest, type Manifest } from './manifest.js';
 
 export interface ImportOptions {
@@ -129,6 +129,13 @@ async function readEntry(entry: AsyncIterable<Buffer>, size: number, name: strin
   return first ?? buf ?? Buffer.alloc(0);
 }
 
+/** Reads past an entry's bytes (they are read again by offset), checking it is whole. */
+async function skipEntry(entry: AsyncIterable<Buffer>, size: number): Promise<void> {
+  let at = 0;
+  for await (const piece of entry) at += piece.length;
+  if (at !== size) throw bad('the tarball is truncated (it ends in the middle of an entry)');
+}
+
 async function drain(entry: AsyncIterable<Buffer>): Promise<void> {
   for await (const _ of entry) {
     /* discard */
@@ -160,13 +167,18 @@ function unusable(name: string, err: unknown): Error {
  */
 /** Objects hashed and written concurrently during an import. */
 const PUT_AHEAD = 8;
+/** Objects at least this large are read from a plain tar file by offset rather than from the stream. */
+const BY_OFFSET_MIN = 64 * 1024;
 
 export async function importExperiments(store: Store, input: AsyncIterable<Uint8Array> | Readable, opts: ImportOptions = {}): Promise<ImportResult> {
   const maxObject = opts.maxObjectBytes ?? MAX_OBJECT_BYTES;
   const maxManifest = opts.maxManifestBytes ?? MAX_MANIFEST_BYTES;
   let limit = maxManifest + SLACK_BYTES;
   const extract = tar.extract();
-  const feed = pipeline(Readable.from(tarBytes(input, () => limit), { objectMode: false }), extract);
+  // A plain tar file read from its start: large objects are read from it by offset on the store's read threads.
+  const fd = tarballFd(input);
+  let gzipped = true;
+  const feed = pipeline(Readable.from(tarBytes(input, () => limit, (gz) => (gzipped = gz)), { objectMode: false }), extract);
   feed.catch(() => {}); // its error reaches the entry loop too
 
   let manifest: Manifest | undefined;
@@ -211,14 +223,18 @@ export async function importExperiments(store: Store, input: AsyncIterable<Uint8
       if (want.type !== type) throw bad(`entry ${shown(name)} is a ${type}, but the manifest says ${want.type}`);
       if (size > maxObject) throw bad(`entry ${shown(name)} claims ${size} bytes (${mib(size)}); an object holds at most ${mib(maxObject)}`);
       if (size !== want.size) throw bad(`entry ${shown(name)} holds ${size} bytes, but the manifest says ${want.size}`);
-      const data = await readEntry(entry, size, name);
+      // A tar entry's bytes follow its 512-byte header (a wrong offset could only make the hash check fail).
+      const at = fd !== undefined && !gzipped && size >= BY_OFFSET_MIN ? source.offset + 512 : undefined;
+      let data: Buffer | undefined;
+      if (at === undefined) data = await readEntry(entry, size, name);
+      else await skipEntry(entry, size);
       // Several objects are hashed at once (the store serialises their writes);
       // the oldest is awaited once the window is full, so memory stays bounded.
       const put = (async () => {
         let added: boolean;
         try {
           // Every object is checked against its ID, even one the store holds (a tampered copy is still refused); only new ones are written.
-          added = await store.putObject(id, type as ObjectType, data);
+          added = data ? await store.putObject(id, type as ObjectType, data) : await store.putObjectAt(id, type as ObjectType, fd!, at!, size);
         } catch (err) {
           if (isCairnError(err, 'BAD_INPUT')) throw bad(`the tarball's ${err.message}`);
           throw err;

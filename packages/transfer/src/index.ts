@@ -6,7 +6,7 @@
  */
 export { planExport, writeExport, exportToFile, summarize, encodeRecordBytes, type ExportOptions, type ExportPlan, type ObjectSource, type ExportSummary, type WriteOptions } from './export.js';
 export { importExperiments, type ImportOptions, type ImportResult, type ImportedExperiment, type ImportAction } from './import.js';
-export { openTarball, tarBytes } from './input.js';
+export { openTarball, tarBytes, tarballFd } from './input.js';
 export {
   MANIFEST_NAME,
   MANIFEST_FORMAT,

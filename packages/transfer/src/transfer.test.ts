@@ -302,7 +302,8 @@ test('a tarball repacked by GNU tar (folder entries, padding) still imports', as
 
 test('an export read through a store opener releases the lock between sessions and writes the same bytes', async () => {
   const a = await tempStore();
-  await Store.with(a.dir, (s) => makeExperiment(s, 'alpha', [mib(2), mib(2), mib(2)]));
+  // Objects are read a slot (about 4 MiB) at a time, and each session reads at least one batch: 16 MiB makes several.
+  await Store.with(a.dir, (s) => makeExperiment(s, 'alpha', Array.from({ length: 8 }, () => mib(2))));
   const plan = await Store.with(a.dir, (s) => planExport(s, ['alpha']));
   const held = new Collect();
   await Store.with(a.dir, (s) => writeExport(s, plan, held));
