@@ -12,8 +12,11 @@
 //   import:  cairn --store DST exp import out.tar (fresh DST)  vs  tar xf models.tar (fresh folder)
 // and prints medians, throughput, the ratio cairn/tar (target: ≤ 1.5x) and cairn's peak RSS
 // (VmHWM polled from /proc; target: < 300 MiB whatever the size). Every step starts after a `sync`,
-// so none pays for the previous one's writeback. cairn's export and import fsync what they write
-// and tar does not, so `tar cf + sync` and `tar xf + sync` are shown too. A `cairn --help` is timed as the CLI's fixed cost.
+// so none pays for the previous one's writeback. The baselines give the same guarantees as cairn:
+// an export, like `tar cf`, leaves its file to the page cache (no fsync); an import must have every
+// object on disk before any experiment appears (crash safety), so it is held against `tar xf + sync`
+// (`tar xf` alone, which leaves its writes in memory, and `tar cf + sync` are shown too).
+// A `cairn --help` is timed as the CLI's fixed cost.
 //
 // Flags: --size S (64MiB), --checkpoints N (10), --reps R (3), --change F (1.0: every byte changes
 // at every checkpoint, so nothing dedups — cairn's worst case against tar), --work DIR
@@ -213,7 +216,8 @@ async function main() {
     `| (cairn --help: start-up alone) | ${(m.help / 1000).toFixed(2)} s | |`,
     ``,
     `export / tar cf: ${(m.export / m.tarc).toFixed(2)}x  (target ≤ 1.5x: ${m.export / m.tarc <= 1.5 ? 'met' : 'MISSED'}); / (tar cf + sync): ${(m.export / m.tarcSync).toFixed(2)}x`,
-    `import / tar xf: ${(m.import / m.tarx).toFixed(2)}x  (target ≤ 1.5x: ${m.import / m.tarx <= 1.5 ? 'met' : 'MISSED'}); / (tar xf + sync): ${(m.import / m.tarxSync).toFixed(2)}x`,
+    `import / (tar xf + sync): ${(m.import / m.tarxSync).toFixed(2)}x  (target ≤ 1.5x: ${m.import / m.tarxSync <= 1.5 ? 'met' : 'MISSED'}); / tar xf: ${(m.import / m.tarx).toFixed(2)}x`,
+    `without the CLI's start-up (--help time): export ${((m.export - m.help) / m.tarc).toFixed(2)}x tar cf, import ${((m.import - m.help) / m.tarxSync).toFixed(2)}x tar xf + sync`,
     `peak RSS: export ${mib(exportPeak * 1024)}, import ${mib(importPeak * 1024)} (target < 300 MiB: ${Math.max(exportPeak, importPeak) * 1024 < 300 * 2 ** 20 ? 'met' : 'MISSED'})`,
     `imported exp show equals the source: ${same ? 'yes' : 'NO'}`,
   ];

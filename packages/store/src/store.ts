@@ -24,7 +24,7 @@ import { collectGarbage } from './gc.js';
 import { markFrom } from './reachable.js';
 import { computeStats } from './stats.js';
 import { readMany, type ObjectBatch, type ReadManyOptions } from './read-many.js';
-import type { ObjectId, ObjectStat, ObjectType, TreeEntry, StoreStats, VerifyReport, GcReport, RepairReport, PutOptions } from './types.js';
+import type { ObjectId, ObjectStat, ObjectType, StoredStat, TreeEntry, StoreStats, VerifyReport, GcReport, RepairReport, PutOptions } from './types.js';
 
 export const FORMAT_FILE = 'CAIRN';
 const FORMAT_TEXT = 'cairn store\nformat 1\n';
@@ -643,6 +643,12 @@ export class Store {
   async stat(id: ObjectId): Promise<ObjectStat> {
     const loc = await this.locate(id);
     return { id, type: loc.type, size: loc.size };
+  }
+
+  /** stat() of many objects, with their stored lengths: one index call per thousand. A missing one is NOT_FOUND. */
+  async statMany(ids: ObjectId[]): Promise<StoredStat[]> {
+    if (this.pending.size > 0) await this.flush();
+    return (await this.locateMany(ids)).map((loc, i) => ({ id: ids[i], type: loc.type, size: loc.size, stored: loc.length }));
   }
 
   private async typed(id: ObjectId, type: ObjectType): Promise<Buffer> {

@@ -15,6 +15,11 @@ export interface ObjectStat {
   size: number;
 }
 
+/** An object's stat with its stored length (the bytes a pack holds for it). */
+export interface StoredStat extends ObjectStat {
+  stored: number;
+}
+
 export interface TreeEntry {
   name: string;
   kind: 'file' | 'tree' | 'link';
