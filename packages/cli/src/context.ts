@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { CairnError, Store } from '@cairn/store';
 
 export interface GlobalArgs {
@@ -11,6 +11,17 @@ export interface GlobalArgs {
 }
 
 const PIPELINE_FILES = ['cairn.yaml', 'dvc.yaml'];
+
+const require = createRequire(import.meta.url);
+
+/**
+ * yaml (~20 ms to load) is required only when a .cairn/config.yaml is read, so
+ * that exp export/import and the store commands do not pay for it. Under node
+ * `require` gives the same CommonJS build that an import does.
+ */
+function parseYaml(text: string): unknown {
+  return (require('yaml') as typeof import('yaml')).parse(text);
+}
 
 function isDir(p: string): boolean {
   try {

@@ -2,8 +2,29 @@ import yargs, { type Argv } from 'yargs';
 import { reportError, EXIT } from './errors.js';
 import type { GlobalArgs } from './context.js';
 import { COMMAND_NAMES, commandWords, loadCommands } from './commands/index.js';
+import { NotLoaded, type AnyCommand } from './commands/listing.js';
 
-function build(argv: string[], commands: Awaited<ReturnType<typeof loadCommands>>): Argv<GlobalArgs> {
+interface YargsInternals {
+  getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: () => void } };
+}
+
+/**
+ * Stops yargs rendering a command's whole help each time it starts the
+ * command's handler (20-30 ms of cliui, wrap-ansi and string-width per run).
+ * yargs keeps that text only for a handler that shows help after it has
+ * returned (yargs/yargs#1865); cairn's handlers never do, and the .fail below
+ * throws, so yargs prints no help on failure either. --help does not use the
+ * cache. It is an internal hook (Angular's CLI does the same, angular-cli#34087):
+ * returns false, changing nothing, should yargs rename it (main.test.ts checks).
+ */
+export function skipHelpCache(y: Argv<any>): boolean {
+  const usage = (y as unknown as YargsInternals).getInternalMethods?.().getUsageInstance?.();
+  if (typeof usage?.cacheHelpMessage !== 'function') return false;
+  usage.cacheHelpMessage = () => {};
+  return true;
+}
+
+function build(argv: string[], commands: AnyCommand[]): Argv<GlobalArgs> {
   let y = yargs(argv)
     .scriptName('cairn')
     .usage('$0 <command> [options]\n\nRecord every checkpoint of an ML training run in a content-addressed store, without git.')
@@ -12,6 +33,7 @@ function build(argv: string[], commands: Awaited<ReturnType<typeof loadCommands>
     .option('verbose', { alias: 'v', type: 'boolean', describe: 'print details, and stack traces on errors', global: true })
     .option('json', { type: 'boolean', describe: 'print data as JSON', global: true }) as Argv<GlobalArgs>;
   for (const c of commands) y = y.command(c as never);
+  skipHelpCache(y);
   return y
     .demandCommand(1, 'name a command (see cairn --help)')
     .recommendCommands()
@@ -29,12 +51,22 @@ function build(argv: string[], commands: Awaited<ReturnType<typeof loadCommands>
 
 class UsageError extends Error {}
 
+/** Parses argv and runs its command; should yargs run one that was only listed, argv is parsed again with every command loaded. */
+async function parse(argv: string[]): Promise<void> {
+  try {
+    await build(argv, await loadCommands(argv)).parseAsync();
+  } catch (err) {
+    if (!(err instanceof NotLoaded)) throw err;
+    await build(argv, await loadCommands(argv, { listings: false })).parseAsync();
+  }
+}
+
 /** Runs the CLI with `argv` (no node/script prefix) and exits with SPEC's exit codes. */
 export async function run(argv: string[]): Promise<void> {
   const verbose = argv.includes('-v') || argv.includes('--verbose');
   let code: number = EXIT.ok;
   try {
-    await build(argv, await loadCommands(argv)).parseAsync();
+    await parse(argv);
   } catch (err) {
     if (err instanceof UsageError || (err as Error)?.name === 'YError') {
       const first = String((err as Error).message).split('\n')[0];

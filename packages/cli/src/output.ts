@@ -1,5 +1,8 @@
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type { SingleBar } from 'cli-progress';
 import type { GlobalArgs } from './context.js';
+
+const require = createRequire(import.meta.url);
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -28,10 +31,12 @@ export function formatBytes(n: number): string {
 export function progressBar(args: GlobalArgs, label: string, total: number): { update(n: number): void; stop(): void } {
   if (args.quiet || !process.stderr.isTTY || total <= 0) return { update() {}, stop() {} };
   const started = Date.now();
-  let bar: cliProgress.SingleBar | undefined;
+  let bar: SingleBar | undefined;
   return {
     update(n: number) {
       if (!bar && Date.now() - started > 1000) {
+        // Loaded only when a bar is drawn (~12 ms that a quick or piped export/import never needs).
+        const cliProgress = require('cli-progress') as typeof import('cli-progress');
         bar = new cliProgress.SingleBar(
           { stream: process.stderr, format: `${label} [{bar}] {percentage}% {done}/{all}`, hideCursor: true, clearOnComplete: true },
           cliProgress.Presets.shades_classic,

@@ -1,19 +1,46 @@
-import type { CommandModule } from 'yargs';
-import type { GlobalArgs } from '../context.js';
+import { listingOnly, type AnyCommand, type LazyCommand } from './listing.js';
 
-type Loader = (sub: string | undefined) => Promise<CommandModule<GlobalArgs, any>>;
+type Loader = (sub: string | undefined, listings: boolean) => Promise<AnyCommand>;
 
-/** Top-level commands, each imported only when it runs (or all, for help and typos). */
-const loaders: Record<string, Loader> = {
-  init: () => import('./init.js').then((m) => m.initCommand),
-  exp: (sub) => import('./exp/index.js').then((m) => m.loadExpCommand(sub)),
-  checkpoint: () => import('./checkpoint.js').then((m) => m.checkpointCommand),
-  store: () => import('./store.js').then((m) => m.storeCommand),
-  fsck: () => import('./fsck.js').then((m) => m.fsckCommand),
-  gc: () => import('./gc.js').then((m) => m.gcCommand),
+/**
+ * Top-level commands, each imported only when it runs. Help, typos and a
+ * missing command word need only the listings (commands.test.ts checks that
+ * each equals its module's command, describe and aliases).
+ */
+const commands: Record<string, LazyCommand<Loader>> = {
+  init: {
+    command: 'init',
+    describe: 'Create a store in .cairn/ here (or at --store)',
+    load: () => import('./init.js').then((m) => m.initCommand),
+  },
+  exp: {
+    command: 'exp <command>',
+    describe: 'Checkpoint experiments: run, show, apply, diff, list, rename, remove, plots, export, import',
+    load: (sub, listings) => import('./exp/index.js').then((m) => m.loadExpCommand(sub, listings)),
+  },
+  checkpoint: {
+    command: 'checkpoint',
+    describe: 'Signal a checkpoint from inside cairn exp run (a no-op outside a run)',
+    load: () => import('./checkpoint.js').then((m) => m.checkpointCommand),
+  },
+  store: {
+    command: 'store <command>',
+    describe: 'Storage-only use: add, get, cat, ls, stats',
+    load: () => import('./store.js').then((m) => m.storeCommand),
+  },
+  fsck: {
+    command: 'fsck',
+    describe: 'Check the store; --repair rebuilds the index from the packs',
+    load: () => import('./fsck.js').then((m) => m.fsckCommand),
+  },
+  gc: {
+    command: 'gc',
+    describe: 'Delete what no experiment or name reaches; print bytes freed',
+    load: () => import('./gc.js').then((m) => m.gcCommand),
+  },
 };
 
-export const COMMAND_NAMES = Object.keys(loaders);
+export const COMMAND_NAMES = Object.keys(commands);
 
 /** Global options that take a value, so their value is not mistaken for a command word. */
 const VALUE_OPTIONS = new Set(['--store']);
@@ -30,8 +57,15 @@ export function commandWords(argv: string[]): string[] {
   return words;
 }
 
-export async function loadCommands(argv: string[]): Promise<CommandModule<GlobalArgs, any>[]> {
+/**
+ * The commands to give yargs for `argv`: the one it names (with only the exp
+ * subcommand it names), else every command. Those that argv does not name are
+ * only listed (see listingOnly) unless `listings` is false, which loads them
+ * all, for when yargs entered a command that the argv scan missed.
+ */
+export async function loadCommands(argv: string[], { listings = true } = {}): Promise<AnyCommand[]> {
   const [cmd, sub] = commandWords(argv);
-  if (cmd !== undefined && loaders[cmd]) return [await loaders[cmd](sub)];
-  return Promise.all(Object.values(loaders).map((l) => l(undefined)));
+  if (cmd !== undefined && Object.hasOwn(commands, cmd)) return [await commands[cmd].load(sub, listings)];
+  if (listings) return Object.values(commands).map(listingOnly);
+  return Promise.all(Object.values(commands).map((c) => c.load(undefined, false)));
 }

@@ -1,7 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import Table from 'cli-table3';
 import { CairnError, type Store } from '@cairn/store';
 import type { Argv, CommandModule } from 'yargs';
 import { withStore, type GlobalArgs } from '../context.js';
@@ -121,6 +120,7 @@ const ls: CommandModule<GlobalArgs, GlobalArgs> = {
       return out;
     });
     if (args.json) return printJson(rows);
+    const { default: Table } = await import('cli-table3'); // only for a table: add, get and cat never print one
     const table = new Table({ head: ['name', 'id', 'type', 'size'], style: { head: [], border: [] } });
     for (const r of rows) table.push([r.name, r.id.slice(0, 7), r.type, formatBytes(r.size)]);
     process.stdout.write(rows.length ? `${table.toString()}\n` : 'No named objects.\n');
@@ -133,6 +133,7 @@ const stats: CommandModule<GlobalArgs, GlobalArgs> = {
   handler: async (args) => {
     const s = await withStore(args, (store) => store.stats());
     if (args.json) return printJson(s);
+    const { default: Table } = await import('cli-table3');
     const table = new Table({ style: { head: [], border: [] } });
     table.push(
       { 'logical bytes': `${formatBytes(s.logicalBytes)} (${s.logicalBytes})` },

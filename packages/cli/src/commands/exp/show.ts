@@ -3,8 +3,6 @@ import { listRunning, readWorkspaceState } from '@cairn/runner';
 import type { Argv, CommandModule } from 'yargs';
 import { findStoreDir, findWorkspace, withStore, type GlobalArgs } from '../../context.js';
 import { printJson } from '../../output.js';
-import { printPaged } from '../../pager.js';
-import { buildRows, renderCsv, renderMarkdown, renderTable } from '../../show-table.js';
 
 interface Args extends GlobalArgs {
   csv?: boolean;
@@ -38,6 +36,8 @@ export const expShowCommand: CommandModule<GlobalArgs, Args> = {
     const workspace = await readWorkspaceState(findWorkspace());
     const experiments = await withStore(args, (store) => showData(store));
     if (args.json) return printJson({ workspace, experiments });
+    // The renderers (and cli-table3) load only when a table is printed, not for --json.
+    const [{ buildRows, renderCsv, renderMarkdown, renderTable }, { printPaged }] = await Promise.all([import('../../show-table.js'), import('../../pager.js')]);
     const running = await listRunning(findStoreDir(args));
     const rows = buildRows({ workspace, experiments, running }, { limit: args.num, sortBy: args['sort-by'], sortOrder: args['sort-order'] });
     const opts = { precision: args.precision, onlyChanged: args['only-changed'], color: !!process.stdout.isTTY && !process.env.NO_COLOR };
