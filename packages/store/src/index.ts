@@ -4,7 +4,7 @@
  * experiments; upper layers keep their state in records and refs.
  */
 export { Store, type OpenOptions, type KvCache } from './store.js';
-export type { ObjectBatch, ReadObject, ReadManyOptions } from './read-many.js';
+export type { CopyManyOptions, ObjectBatch, ReadObject, ReadManyOptions } from './read-many.js';
 export { CairnError, isCairnError, type CairnErrorCode } from './errors.js';
 export { encodeCanonical, sha256 } from './codec.js';
 export { checkRefName } from './refs.js';

@@ -8,6 +8,7 @@
  * batches being written while it takes the next).
  */
 import type { FileHandle } from 'node:fs/promises';
+import { write as fsWrite } from 'node:fs';
 import { CairnError } from './errors.js';
 import type { Location } from './index-db.js';
 import { readPool, type ArenaRead } from './chunker/pool.js';
@@ -177,4 +178,101 @@ export async function* readMany(src: ReadManySource, ids: ObjectId[], opts: Read
     }
     await source.return(undefined);
   }
+}
+
+export interface CopyManyOptions {
+  /** Batches in flight (each holds an arena slot of about 4 MiB). Default 4. */
+  window?: number;
+  /** Start no batch after this time (Date.now() milliseconds); the ones started are finished. */
+  deadline?: number;
+  /** Called as batches finish, with the number of objects and stored bytes they wrote. */
+  onCopied?: (objects: number, bytes: number) => void;
+}
+
+/**
+ * Writes each object's stored bytes at its position of the open file `fd`,
+ * in the order given: the read pool's threads read a batch (blobs back to
+ * back in a pack in one read), check every blob's XXH64 and only then write
+ * the blobs, from the same thread while they are in its cache. Resolves to
+ * how many objects (from the start of `items`) were written: all of them,
+ * or fewer if `deadline` passed.
+ */
+export async function copyMany(src: ReadManySource, items: Array<{ id: ObjectId; position: number }>, fd: number, opts: CopyManyOptions = {}): Promise<number> {
+  const window = Math.max(1, opts.window ?? 4);
+  const A = arena();
+  const pool = readPool();
+  const inflight = new Set<Promise<void>>();
+  let failed: unknown;
+  let started = 0;
+  const copyBatch = async (batch: Batch, positions: number[]): Promise<void> => {
+    if (batch.big) {
+      const data = await src.readBlob(batch.ids[0], batch.locs[0]);
+      for (let done = 0; done < data.length; ) done += await writeAt(fd, data, done, positions[0] + done);
+      return;
+    }
+    const fds: number[] = [];
+    for (const loc of batch.locs) fds.push((await src.handle(loc.packId)).fd);
+    const slot = await A.take();
+    try {
+      const reads: ArenaRead[] = [];
+      const packs: string[] = [];
+      const xxh: Array<{ addr: number; len: number }> = [];
+      const writes: Array<{ fd: number; pos: number; addr: number; len: number }> = [];
+      const expect = new Uint8Array(8 * batch.locs.length);
+      let at = A.addr(slot);
+      batch.locs.forEach((loc, i) => {
+        const prev = reads[reads.length - 1];
+        if (prev && prev.fd === fds[i] && prev.pos + prev.len === loc.offset) prev.len += loc.length;
+        else {
+          reads.push({ fd: fds[i], pos: loc.offset, len: loc.length, addr: at });
+          packs.push(loc.packId);
+        }
+        xxh.push({ addr: at, len: loc.length });
+        expect.set(loc.checksum, 8 * i);
+        writes.push({ fd, pos: positions[i], addr: at, len: loc.length });
+        at += loc.length;
+      });
+      const r = await pool.run({ reads, xxh, expect, writes }, (read, got) => {
+        const packId = packs[reads.indexOf(read)] ?? batch.locs[0].packId;
+        return new CairnError('CORRUPT', `pack ${packId}: file ends early (wanted ${read.len} bytes at ${read.pos}, got ${got - read.pos})`, { hint: 'run cairn fsck' });
+      });
+      if (r.mismatch !== undefined) {
+        const loc = batch.locs[r.mismatch];
+        throw new CairnError('CORRUPT', `object ${batch.ids[r.mismatch].slice(0, 12)} in pack ${loc.packId} is damaged (checksum mismatch)`, { hint: 'run cairn fsck' });
+      }
+    } finally {
+      A.give(slot);
+    }
+  };
+  try {
+    outer: for (let i = 0; i < items.length; i += LOCATE_STEP) {
+      const part = items.slice(i, i + LOCATE_STEP);
+      const ids = part.map((x) => x.id);
+      let k = 0;
+      for (const batch of batches(ids, await src.locateMany(ids))) {
+        if (failed) break outer;
+        if (opts.deadline !== undefined && Date.now() >= opts.deadline && started > 0) break outer;
+        const positions = part.slice(k, k + batch.ids.length).map((x) => x.position);
+        k += batch.ids.length;
+        started += batch.ids.length;
+        const p = copyBatch(batch, positions).then(
+          () => opts.onCopied?.(batch.ids.length, batch.len),
+          (err) => {
+            failed ??= err;
+          },
+        );
+        inflight.add(p);
+        void p.then(() => inflight.delete(p));
+        while (inflight.size >= window) await Promise.race(inflight);
+      }
+    }
+  } finally {
+    await Promise.all(inflight);
+  }
+  if (failed) throw failed;
+  return started;
+}
+
+function writeAt(fd: number, data: Buffer, offset: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => fsWrite(fd, data, offset, data.length - offset, position, (err, n) => (err ? reject(err) : resolve(n))));
 }

@@ -23,7 +23,7 @@ import { verifyStore } from './verify.js';
 import { collectGarbage } from './gc.js';
 import { markFrom } from './reachable.js';
 import { computeStats } from './stats.js';
-import { readMany, type ObjectBatch, type ReadManyOptions } from './read-many.js';
+import { copyMany, readMany, type CopyManyOptions, type ObjectBatch, type ReadManyOptions } from './read-many.js';
 import type { ObjectId, ObjectStat, ObjectType, StoredStat, TreeEntry, StoreStats, VerifyReport, GcReport, RepairReport, PutOptions } from './types.js';
 
 export const FORMAT_FILE = 'CAIRN';
@@ -600,6 +600,27 @@ export class Store {
         readBlob: (id, loc) => this.readBlob(id, loc),
       },
       ids,
+      opts,
+    );
+  }
+
+  /**
+   * Writes each object's stored bytes (checksum-verified) at its position
+   * of the open file `fd`, on the read pool's threads (see read-many.ts,
+   * copyMany): for laying objects out in a file of another format, such as
+   * an export tarball, without passing them through this thread. Resolves to
+   * how many of `items` were written (fewer only if `opts.deadline` passed).
+   */
+  async copyObjectsTo(items: Array<{ id: ObjectId; position: number }>, fd: number, opts: CopyManyOptions = {}): Promise<number> {
+    if (this.pending.size > 0) await this.flush();
+    return copyMany(
+      {
+        locateMany: (part) => this.locateMany(part),
+        handle: (packId) => this.handle(packId),
+        readBlob: (id, loc) => this.readBlob(id, loc),
+      },
+      items,
+      fd,
       opts,
     );
   }

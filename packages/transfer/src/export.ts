@@ -1,5 +1,5 @@
-import { createWriteStream, WriteStream } from 'node:fs';
-import { rename, stat, unlink } from 'node:fs/promises';
+import { WriteStream } from 'node:fs';
+import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -8,6 +8,8 @@ import { createGzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { CairnError, encodeCanonical, sha256, type ObjectId, type ObjectType, type Store } from '@cairn/store';
 import { getExperiment, isCheckpointBody, readExperimentState, type ExperimentState } from '@cairn/lineage';
+import { writeExportFile } from './tar-file.js';
+import { fileEntry } from './tar-entry.js';
 import {
   MANIFEST_FORMAT,
   MANIFEST_NAME,
@@ -249,7 +251,7 @@ async function* readAll(store: Store, objects: ManifestObject[], ms: number): As
 
 function addEntry(pack: tar.Pack, name: string, data: Buffer, mtime: Date): Promise<void> {
   return new Promise((resolve, reject) => {
-    pack.entry({ name, size: data.length, mode: 0o644, mtime, type: 'file', uname: 'cairn', gname: 'cairn' }, data, (err) => (err ? reject(err) : resolve()));
+    fileEntry(pack, name, data, mtime, (err) => (err ? reject(err) : resolve()));
   });
 }
 
@@ -295,6 +297,8 @@ const WRITING_BATCHES = 2;
  */
 export async function writeExport(source: ObjectSource, plan: ExportPlan, out: Writable, opts: WriteOptions = {}): Promise<void> {
   const pack = tar.pack();
+  // Its errors reach feedSink; once that is over, a late destroy must not be an uncaught 'error'.
+  pack.on('error', () => {});
   const gzip = opts.gzip ? createGzip({ level: 6 }) : undefined;
   const viewsSafe = gzip !== undefined || out instanceof WriteStream || out === process.stdout;
   const end = opts.end ?? true;
@@ -342,7 +346,7 @@ export async function writeExport(source: ObjectSource, plan: ExportPlan, out: W
         const { obj } = item;
         // A Writable may keep what it is given (an array of chunks, say): only sinks known to be done with a piece at its write callback get views of reused memory.
         const data = viewsSafe ? item.data : Buffer.from(item.data);
-        pack.entry({ name: objectEntryName(obj[0], obj[1]), size: data.length, mode: 0o644, mtime: plan.mtime, type: 'file', uname: 'cairn', gname: 'cairn' }, data);
+        fileEntry(pack, objectEntryName(obj[0], obj[1]), data, plan.mtime);
         if (data.length > 0) last = data;
         written += data.length;
       }
@@ -385,12 +389,9 @@ export async function exportToFile(source: ObjectSource, plan: ExportPlan, path:
   const dest = resolve(path);
   if ((await stat(dest).catch(() => undefined))?.isDirectory()) throw new CairnError('BAD_INPUT', `${path} is a folder; name the tarball to write`);
   const tmp = join(dirname(dest), `.${basename(dest)}.tmp-${randomBytes(6).toString('hex')}`);
-  const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
+  let fh: FileHandle;
   try {
-    await new Promise<void>((ok, fail) => {
-      out.once('open', () => ok());
-      out.once('error', fail);
-    });
+    fh = await open(tmp, 'wx', 0o644);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new CairnError('NOT_FOUND', `no such folder: ${dirname(dest)}`);
@@ -400,11 +401,17 @@ export async function exportToFile(source: ObjectSource, plan: ExportPlan, path:
   }
   try {
     const gzip = opts.gzip ?? /\.(gz|tgz)$/i.test(dest);
-    await writeExport(source, plan, out, { ...opts, gzip, end: true });
+    if (gzip) {
+      const out = fh.createWriteStream();
+      await writeExport(source, plan, out, { ...opts, gzip, end: true });
+    } else {
+      await writeExportFile(source, plan, fh, { onProgress: opts.onProgress, sessionMs: opts.sessionMs ?? SESSION_MS });
+      await fh.close();
+    }
     // No fsync, as tar and cp do not: the store is untouched, and a tarball torn by a power cut is refused whole by any import.
     await rename(tmp, dest);
   } catch (err) {
-    out.destroy();
+    await fh.close().catch(() => {});
     await unlink(tmp).catch(() => {});
     throw err;
   }

@@ -1,9 +1,9 @@
 /**
  * A thread of the store's ReadPool (see pool.ts): reads byte ranges of open
- * files into the shared arena and hashes them there.
+ * files into the shared arena, hashes them there, and may write them on.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { readSync } from 'node:fs';
+import { readSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { xxh64Over } from '../pack/xxh64-wasm.js';
 import type { PoolReply, PoolRequest } from './pool.js';
@@ -41,6 +41,18 @@ port.on('message', (m: PoolRequest) => {
         const out = new Uint8Array(8 * m.xxh.length);
         m.xxh.forEach((x, i) => out.set(xxh64(x.addr, x.len), 8 * i));
         reply.xxh = out;
+        if (m.expect) {
+          for (let i = 0; i < m.xxh.length && reply.mismatch === undefined; i++) {
+            for (let j = 0; j < 8; j++) if (out[8 * i + j] !== m.expect[8 * i + j]) reply.mismatch = i;
+          }
+        }
+      }
+      // Written here, while the bytes are still in this core's cache.
+      if (m.writes && reply.mismatch === undefined) {
+        for (const w of m.writes) {
+          const src = view(w.addr, w.len);
+          for (let done = 0; done < w.len; ) done += writeSync(w.fd, src, done, w.len - done, w.pos + done);
+        }
       }
     }
   } catch (err) {

@@ -27,6 +27,22 @@ export interface PoolJob {
   sha?: { addr: number; len: number };
   /** XXH64 of each of these arena ranges once read. */
   xxh?: Array<{ addr: number; len: number }>;
+  /**
+   * The XXH64 each xxh range must have (8 big-endian bytes each): with it,
+   * `writes` are done only if every range matches (else the reply names
+   * the first that does not).
+   */
+  expect?: Uint8Array;
+  /** Arena ranges to write to open files once read and checked. */
+  writes?: ArenaWrite[];
+}
+
+/** Arena bytes to write at a position of an open file. */
+export interface ArenaWrite {
+  fd: number;
+  pos: number;
+  addr: number;
+  len: number;
 }
 
 /** Main thread → worker. */
@@ -42,12 +58,16 @@ export interface PoolReply {
   xxh?: Uint8Array;
   /** A read that hit the end of its file: its index and the bytes it got. */
   short?: { read: number; got: number };
+  /** The first xxh range whose XXH64 is not the expected one (nothing was written). */
+  mismatch?: number;
   error?: { message: string; code?: string };
 }
 
 export interface PoolResult {
   sha?: Buffer;
   xxh?: Buffer[];
+  /** See PoolReply.mismatch. */
+  mismatch?: number;
 }
 
 interface Pending {
@@ -113,13 +133,14 @@ export class ReadPool {
       const out: PoolResult = {};
       if (r.sha) out.sha = Buffer.from(r.sha.buffer, r.sha.byteOffset, r.sha.byteLength);
       if (r.xxh) out.xxh = p.req.xxh!.map((_, i) => Buffer.from(r.xxh!.buffer, r.xxh!.byteOffset + 8 * i, 8));
+      if (r.mismatch !== undefined) out.mismatch = r.mismatch;
       p.resolve(out);
     }
   }
 
   /**
    * Runs a job on a worker thread: its reads (into the arena), then its
-   * hashes. The files must stay open, and the arena ranges untouched, until
+   * hashes, then (if every expected XXH64 matches) its writes. The files must stay open, and the arena ranges untouched, until
    * the promise settles. `short` makes the error for a read that hits the
    * end of its file (default: FAILED, the file changed while being read).
    */
