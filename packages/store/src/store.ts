@@ -10,6 +10,7 @@ import { CairnError } from './errors.js';
 import { IndexDb, encodeLocation, decodeLocation, locationOf, type Location } from './index-db.js';
 import { PackWriter, packPath, TARGET_PACK_SIZE, type SealedPack } from './pack/writer.js';
 import { DirectWriter } from './pack/direct.js';
+import { SlotShare } from './pack/slot-share.js';
 import { readExactly } from './pack/reader.js';
 import { Refs } from './refs.js';
 import { chunkFile, chunkStream, planFileCuts } from './chunker/index.js';
@@ -129,6 +130,8 @@ export class Store {
    */
   private putRaw = 0;
   private putDrift = 0;
+  /** Arena ranges for those objects, several to a slot. */
+  private putSlots: SlotShare | undefined;
   /** Set while hashPath() runs: blobs are hashed, not written. */
   private hashOnly = false;
 
@@ -556,14 +559,9 @@ export class Store {
    */
   private async checkInArena(id: ObjectId, type: ObjectType, src: Buffer | { fd: number; position: number }, len: number, raw: number): Promise<CheckedObject> {
     const A = arena();
-    const slot = await A.take();
-    let held = true;
-    const release = () => {
-      if (held) A.give(slot);
-      held = false;
-    };
+    this.putSlots ??= new SlotShare(A);
+    const { addr, release } = await this.putSlots.take(len, raw + this.putDrift);
     try {
-      const addr = A.addr(slot, (((raw + this.putDrift) % 4096) + 4096) % 4096);
       const reads: ArenaRead[] = [];
       if (Buffer.isBuffer(src)) A.view(addr, len).set(src);
       else reads.push({ fd: src.fd, pos: src.position, len, addr });

@@ -27,7 +27,7 @@ export async function openTarball(path: string): Promise<Readable> {
   }
   if (!st.isFile()) return fh.createReadStream({ highWaterMark: 4 * 1024 * 1024 });
   // The file stays open until the stream is destroyed: an import reads objects from it by offset after the stream has ended.
-  const stream = fh.createReadStream({ highWaterMark: 4 * 1024 * 1024, autoClose: false });
+  const stream = fh.createReadStream({ highWaterMark: 1024 * 1024, autoClose: false });
   stream.once('close', () => void fh.close().catch(() => {}));
   files.set(stream, fh.fd);
   return stream;
