@@ -82,6 +82,38 @@ function* batches(ids: ObjectId[], locs: Location[]): Generator<Batch> {
   if (cur) yield cur;
 }
 
+interface BatchJob {
+  reads: ArenaRead[];
+  /** Where each object of the batch lands, in order. */
+  xxh: Array<{ addr: number; len: number }>;
+  /** The error for a pack that ends before a read is done. */
+  short: (read: ArenaRead, at: number) => Error;
+}
+
+/** The reads that bring a batch's objects into the arena from `addr` on, back to back: blobs back to back in one pack are one read. */
+async function batchJob(src: ReadManySource, batch: Batch, addr: number): Promise<BatchJob> {
+  const reads: ArenaRead[] = [];
+  const packs: string[] = [];
+  const xxh: Array<{ addr: number; len: number }> = [];
+  let at = addr;
+  for (const loc of batch.locs) {
+    const fd = (await src.handle(loc.packId)).fd;
+    const prev = reads[reads.length - 1];
+    if (prev && prev.fd === fd && prev.pos + prev.len === loc.offset) prev.len += loc.length;
+    else {
+      reads.push({ fd, pos: loc.offset, len: loc.length, addr: at });
+      packs.push(loc.packId);
+    }
+    xxh.push({ addr: at, len: loc.length });
+    at += loc.length;
+  }
+  const short = (read: ArenaRead, got: number) => {
+    const packId = packs[reads.indexOf(read)] ?? batch.locs[0].packId;
+    return new CairnError('CORRUPT', `pack ${packId}: file ends early (wanted ${read.len} bytes at ${read.pos}, got ${got - read.pos})`, { hint: 'run cairn fsck' });
+  };
+  return { reads, xxh, short };
+}
+
 export async function* readMany(src: ReadManySource, ids: ObjectId[], opts: ReadManyOptions = {}): AsyncGenerator<ObjectBatch> {
   const window = Math.max(1, opts.window ?? 8);
   const A = arena();
@@ -101,28 +133,15 @@ export async function* readMany(src: ReadManySource, ids: ObjectId[], opts: Read
       done.catch(() => {}); // surfaced when awaited
       return { batch, slot: -1, done };
     }
-    const fds: number[] = [];
-    for (const loc of batch.locs) fds.push((await src.handle(loc.packId)).fd);
     const slot = await A.take();
-    const reads: ArenaRead[] = [];
-    const packs: string[] = [];
-    const xxh: Array<{ addr: number; len: number }> = [];
-    let at = A.addr(slot);
-    batch.locs.forEach((loc, i) => {
-      const prev = reads[reads.length - 1];
-      // Blobs back to back in one pack are one read.
-      if (prev && prev.fd === fds[i] && prev.pos + prev.len === loc.offset) prev.len += loc.length;
-      else {
-        reads.push({ fd: fds[i], pos: loc.offset, len: loc.length, addr: at });
-        packs.push(loc.packId);
-      }
-      xxh.push({ addr: at, len: loc.length });
-      at += loc.length;
-    });
-    const done = pool.run({ reads, xxh }, (read, got) => {
-      const packId = packs[reads.indexOf(read)] ?? batch.locs[0].packId;
-      return new CairnError('CORRUPT', `pack ${packId}: file ends early (wanted ${read.len} bytes at ${read.pos}, got ${got - read.pos})`, { hint: 'run cairn fsck' });
-    });
+    let job: BatchJob;
+    try {
+      job = await batchJob(src, batch, A.addr(slot));
+    } catch (err) {
+      A.give(slot);
+      throw err;
+    }
+    const done = pool.run({ reads: job.reads, xxh: job.xxh }, job.short);
     done.catch(() => {});
     return { batch, slot, done };
   };
@@ -210,32 +229,13 @@ export async function copyMany(src: ReadManySource, items: Array<{ id: ObjectId;
       for (let done = 0; done < data.length; ) done += await writeAt(fd, data, done, positions[0] + done);
       return;
     }
-    const fds: number[] = [];
-    for (const loc of batch.locs) fds.push((await src.handle(loc.packId)).fd);
     const slot = await A.take();
     try {
-      const reads: ArenaRead[] = [];
-      const packs: string[] = [];
-      const xxh: Array<{ addr: number; len: number }> = [];
-      const writes: Array<{ fd: number; pos: number; addr: number; len: number }> = [];
+      const job = await batchJob(src, batch, A.addr(slot));
       const expect = new Uint8Array(8 * batch.locs.length);
-      let at = A.addr(slot);
-      batch.locs.forEach((loc, i) => {
-        const prev = reads[reads.length - 1];
-        if (prev && prev.fd === fds[i] && prev.pos + prev.len === loc.offset) prev.len += loc.length;
-        else {
-          reads.push({ fd: fds[i], pos: loc.offset, len: loc.length, addr: at });
-          packs.push(loc.packId);
-        }
-        xxh.push({ addr: at, len: loc.length });
-        expect.set(loc.checksum, 8 * i);
-        writes.push({ fd, pos: positions[i], addr: at, len: loc.length });
-        at += loc.length;
-      });
-      const r = await pool.run({ reads, xxh, expect, writes }, (read, got) => {
-        const packId = packs[reads.indexOf(read)] ?? batch.locs[0].packId;
-        return new CairnError('CORRUPT', `pack ${packId}: file ends early (wanted ${read.len} bytes at ${read.pos}, got ${got - read.pos})`, { hint: 'run cairn fsck' });
-      });
+      batch.locs.forEach((loc, i) => expect.set(loc.checksum, 8 * i));
+      const writes = job.xxh.map((x, i) => ({ fd, pos: positions[i], addr: x.addr, len: x.len }));
+      const r = await pool.run({ reads: job.reads, xxh: job.xxh, expect, writes }, job.short);
       if (r.mismatch !== undefined) {
         const loc = batch.locs[r.mismatch];
         throw new CairnError('CORRUPT', `object ${batch.ids[r.mismatch].slice(0, 12)} in pack ${loc.packId} is damaged (checksum mismatch)`, { hint: 'run cairn fsck' });

@@ -36,6 +36,28 @@ async function showOf(dir: string, names: string[]) {
 
 const mib = (n: number) => randomBytes(n * 1024 * 1024);
 
+/** A store opener for exports that checks one session at a time: the previous one is closed (its lock released) before the next opens. */
+function sessionOpener(dir: string) {
+  let opens = 0;
+  let open = 0;
+  return {
+    open: async () => {
+      assert.equal(open, 0);
+      opens++;
+      open++;
+      const s = await Store.open(dir);
+      const close = s.close.bind(s);
+      s.close = async () => {
+        open--;
+        await close();
+      };
+      return s;
+    },
+    opens: () => opens,
+    openNow: () => open,
+  };
+}
+
 test('a full export round-trips: same records, same show data, every out bit for bit, each object once', async () => {
   const a = await tempStore();
   const b = await tempStore();
@@ -310,29 +332,11 @@ test('an export read through a store opener releases the lock between sessions a
   const plan = await Store.with(a.dir, (s) => planExport(s, ['alpha']));
   const held = new Collect();
   await Store.with(a.dir, (s) => writeExport(s, plan, held));
-  let opens = 0;
-  let open = 0;
+  const opener = sessionOpener(a.dir);
   const sink = new Collect();
-  await writeExport(
-    async () => {
-      // One session at a time: the previous one is closed (its lock released) before the next opens.
-      assert.equal(open, 0);
-      opens++;
-      open++;
-      const s = await Store.open(a.dir);
-      const close = s.close.bind(s);
-      s.close = async () => {
-        open--;
-        await close();
-      };
-      return s;
-    },
-    plan,
-    sink,
-    { sessionMs: 0 },
-  );
-  assert.equal(open, 0);
-  assert.ok(opens > 3, `${opens} sessions`);
+  await writeExport(opener.open, plan, sink, { sessionMs: 0 });
+  assert.equal(opener.openNow(), 0);
+  assert.ok(opener.opens() > 3, `${opener.opens()} sessions`);
   assert.deepEqual(sink.data, held.data);
 });
 
@@ -351,25 +355,11 @@ test('an export written to a file (objects placed by the store threads) has the 
     assert.ok((await readFile(held)).equals(streamed), `held store, onlyTips=${onlyTips}`);
     assert.equal(progress[progress.length - 1], plan.manifest.objectBytes);
     // Through a store opener, a session per batch: the lock is free in between, the bytes the same.
-    let open = 0;
+    const opener = sessionOpener(a.dir);
     const sessions = join(a.work, `sessions-${onlyTips}.tar`);
-    await exportToFile(
-      async () => {
-        assert.equal(open, 0);
-        open++;
-        const s = await Store.open(a.dir);
-        const close = s.close.bind(s);
-        s.close = async () => {
-          open--;
-          await close();
-        };
-        return s;
-      },
-      plan,
-      sessions,
-      { sessionMs: 0 },
-    );
-    assert.equal(open, 0);
+    await exportToFile(opener.open, plan, sessions, { sessionMs: 0 });
+    assert.equal(opener.openNow(), 0);
+    assert.ok(opener.opens() > 1, `${opener.opens()} sessions`);
     assert.ok((await readFile(sessions)).equals(streamed), `sessions, onlyTips=${onlyTips}`);
     // And GNU tar reads it.
     const list = execFileSync('tar', ['tf', held], { encoding: 'utf8' }).trim().split('\n');
