@@ -20,7 +20,8 @@
 //
 // Flags: --size S (64MiB), --checkpoints N (10), --reps R (3), --change F (1.0: every byte changes
 // at every checkpoint, so nothing dedups — cairn's worst case against tar), --work DIR
-// (bench/work/transfer), --keep. CAIRN_BENCH_BIN=/path/to/cairn.js benchmarks another CLI build.
+// (bench/work/transfer), --keep. CAIRN_BENCH_BIN=/path/to/cairn.js benchmarks another CLI build;
+// BENCH_TRACE=1 prints every rep's export and import time (to see noise behind a median).
 
 import { spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
@@ -164,6 +165,7 @@ async function main() {
     await settle();
     const e = await cairn(['--store', src, 'exp', 'export', 'bench', '-o', out]);
     t.export.push(e.ms);
+    if (process.env.BENCH_TRACE) process.stderr.write(`export ${e.ms.toFixed(0)} ms\n`);
     exportPeak = Math.max(exportPeak, e.peakKiB);
 
     rmSync(tarFile, { force: true });
@@ -179,6 +181,7 @@ async function main() {
     await settle();
     const i = await cairn(['--store', dst, 'exp', 'import', out]);
     t.import.push(i.ms);
+    if (process.env.BENCH_TRACE) process.stderr.write(`import ${i.ms.toFixed(0)} ms\n`);
     importPeak = Math.max(importPeak, i.peakKiB);
 
     const xdir = join(a.work, 'x');
