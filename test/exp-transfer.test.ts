@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { readFile, readdir, writeFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { cairn, startCairn, tempDir, type RunResult } from './lib/cli.js';
+import { cairn, collect, startCairn, tempDir, type RunResult } from './lib/cli.js';
 // The hostile-tarball writer is the transfer package's own test support, shared rather than copied.
 import { makeTar, readTar, tarHeader } from '@cairn/transfer/test-support';
 
@@ -308,4 +308,26 @@ test('hostile tarballs: each one clear error, exit 2, nothing written outside th
   ok(await cairn(['fsck'], { cwd: dest }), 'fsck');
   ok(await cairn(['exp', 'import', join(ws, 'good.tar')], { cwd: dest }), 'good import');
   assert.deepEqual(pick(await show(dest), name), pick(await show(ws), name));
+});
+
+test('Ctrl+C during an export: exit 130, one error line, no tarball or temp file left', async () => {
+  const ws = await tempDir('cairn-transfer-int-');
+  // One checkpoint of a 128 MiB out: an export long enough to interrupt.
+  await writeFile(join(ws, 'cairn.yaml'), 'stages:\n  train:\n    cmd: head -c 134217728 /dev/urandom > model.bin\n    outs:\n      - model.bin:\n          checkpoint: true\n');
+  ok(await cairn(['init'], { cwd: ws }), 'init');
+  ok(await cairn(['exp', 'run', '--name', 'big'], { cwd: ws }), 'exp run');
+  const child = startCairn(['exp', 'export', 'big', '-o', 'big.tar'], { cwd: ws });
+  const done = collect(child);
+  // Interrupt once the temp file is there, i.e. while the tarball is being written.
+  let seen = false;
+  while (child.exitCode === null && !seen) {
+    seen = (await readdir(ws)).some((f) => f.startsWith('.big.tar.tmp-'));
+    if (!seen) await new Promise((r) => setTimeout(r, 2));
+  }
+  assert.ok(seen, 'the export finished before it could be interrupted');
+  child.kill('SIGINT');
+  const r = await done;
+  assert.equal(r.code, 130, r.stderr);
+  assert.equal(r.stderr.trim(), 'cairn: error: interrupted; no tarball written');
+  assert.deepEqual((await readdir(ws)).filter((f) => f.includes('big.tar')), []);
 });

@@ -1,4 +1,4 @@
-import { WriteStream } from 'node:fs';
+import { unlinkSync, WriteStream } from 'node:fs';
 import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -48,6 +48,8 @@ export interface WriteOptions {
   end?: boolean;
   /** With a store-opening function as the source: how long each session holds the lock (default 2000 ms). */
   sessionMs?: number;
+  /** exportToFile: on abort, the temp file is deleted at once (the caller may then exit). */
+  signal?: AbortSignal;
 }
 
 export interface ExportSummary {
@@ -399,7 +401,17 @@ export async function exportToFile(source: ObjectSource, plan: ExportPlan, path:
     if (code === 'EISDIR' || code === 'ENOTDIR') throw new CairnError('BAD_INPUT', `cannot write ${path}: not a file path`);
     throw err;
   }
+  // An abort (Ctrl+C in the CLI, which then exits at once) must not leave the temp file behind: it goes here, synchronously.
+  const onAbort = () => {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* already gone */
+    }
+  };
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {
+    if (opts.signal?.aborted) throw new CairnError('FAILED', 'export aborted');
     const gzip = opts.gzip ?? /\.(gz|tgz)$/i.test(dest);
     if (gzip) {
       const out = fh.createWriteStream();
@@ -414,5 +426,7 @@ export async function exportToFile(source: ObjectSource, plan: ExportPlan, path:
     await fh.close().catch(() => {});
     await unlink(tmp).catch(() => {});
     throw err;
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
   }
 }

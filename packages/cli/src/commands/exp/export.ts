@@ -3,6 +3,7 @@ import { exportToFile, planExport, summarize, writeExport } from '@cairn/transfe
 import type { Argv, CommandModule } from 'yargs';
 import { findStoreDir, withStore, type GlobalArgs } from '../../context.js';
 import { formatBytes, info, printJson, progressBar } from '../../output.js';
+import { EXIT } from '../../errors.js';
 
 interface Args extends GlobalArgs {
   names: string[];
@@ -35,10 +36,22 @@ export const expExportCommand: CommandModule<GlobalArgs, Args> = {
     const open = () => Store.open(storeDir);
     const bar = progressBar(args, 'Exporting', plan.manifest.objectBytes);
     const onProgress = (done: number) => bar.update(done);
+    // Ctrl+C: the half-written tarball is deleted, then the exit is at once (the store was only read).
+    const abort = new AbortController();
+    const interrupted = () => {
+      bar.stop();
+      abort.abort();
+      process.stderr.write(`cairn: error: interrupted${toStdout ? '' : '; no tarball written'}\n`);
+      process.exit(EXIT.interrupted);
+    };
+    process.once('SIGINT', interrupted);
+    process.once('SIGTERM', interrupted);
     try {
       if (toStdout) await writeExport(open, plan, process.stdout, { onProgress, gzip: args.gzip, end: false });
-      else await exportToFile(open, plan, args.output, { onProgress, gzip: args.gzip });
+      else await exportToFile(open, plan, args.output, { onProgress, gzip: args.gzip, signal: abort.signal });
     } finally {
+      process.off('SIGINT', interrupted);
+      process.off('SIGTERM', interrupted);
       bar.stop();
     }
     const summary = summarize(plan);
