@@ -11,7 +11,7 @@ import {
   readExperimentState,
   rebuildSummary,
 } from '@cairn/lineage';
-import { tarBytes, tarballFd } from './input.js';
+import { isGzipFile, tarBytes, tarballFd, TarFileFeed } from './input.js';
 import { MANIFEST_NAME, MAX_MANIFEST_BYTES, MAX_OBJECT_BYTES, OBJECT_ENTRY, parseManifest, type Manifest } from './manifest.js';
 
 export interface ImportOptions {
@@ -171,22 +171,54 @@ const PUT_AHEAD = 8;
 const BY_OFFSET_MIN = 64 * 1024;
 
 export async function importExperiments(store: Store, input: AsyncIterable<Uint8Array> | Readable, opts: ImportOptions = {}): Promise<ImportResult> {
+  const fd = tarballFd(input);
+  if (fd === undefined || (await isGzipFile(fd))) return importOnce(store, input, opts, { counts: { newObjects: 0, newBytes: 0 } });
+  // A plain tar file: read through its descriptor, large objects by offset on
+  // the store's read threads. First assuming the layout cairn writes (so the
+  // parser is fed zeros for those objects' data, not the file's bytes); if the
+  // file is laid out otherwise, or is bad in any way, again plainly: that
+  // pass gives the verdict.
+  const counts = { newObjects: 0, newBytes: 0 };
+  let announced = false;
+  const first = { ...opts, onManifest: (m: Manifest) => ((announced = true), opts.onManifest?.(m)) };
+  const feed = new TarFileFeed(fd);
+  try {
+    return await importOnce(store, feed.pieces(), first, { fd, speculate: feed, counts });
+  } catch (err) {
+    if (!(err instanceof LayoutMismatch) && !isCairnError(err, 'BAD_INPUT') && isCairnError(err)) throw err;
+  }
+  return importOnce(store, new TarFileFeed(fd).pieces(), { ...opts, onManifest: announced ? undefined : opts.onManifest }, { fd, counts });
+}
+
+/** A tar entry is not where the layout cairn writes puts it. */
+class LayoutMismatch extends Error {}
+
+interface ImportPass {
+  /** The tar file's descriptor, when its bytes can be read by offset. */
+  fd?: number;
+  /** Assume cairn's layout: tell this feed which data ranges to skip once the manifest is read. */
+  speculate?: TarFileFeed;
+  /** New objects and bytes, summed over passes. */
+  counts: { newObjects: number; newBytes: number };
+}
+
+async function importOnce(store: Store, input: AsyncIterable<Uint8Array>, opts: ImportOptions, pass: ImportPass): Promise<ImportResult> {
   const maxObject = opts.maxObjectBytes ?? MAX_OBJECT_BYTES;
   const maxManifest = opts.maxManifestBytes ?? MAX_MANIFEST_BYTES;
   let limit = maxManifest + SLACK_BYTES;
   const extract = tar.extract();
-  // A plain tar file read from its start: large objects are read from it by offset on the store's read threads.
-  const fd = tarballFd(input);
+  const fd = pass.fd;
   let gzipped = true;
   const feed = pipeline(Readable.from(tarBytes(input, () => limit, (gz) => (gzipped = gz)), { objectMode: false }), extract);
   feed.catch(() => {}); // its error reaches the entry loop too
 
   let manifest: Manifest | undefined;
   const expected = new Map<ObjectId, { type: ObjectType; size: number }>();
+  /** With pass.speculate: where each object read by offset must start. */
+  const laidOut = new Map<ObjectId, number>();
   const received = new Set<ObjectId>();
   let done = 0;
-  let newObjects = 0;
-  let newBytes = 0;
+  const counts = pass.counts;
   const inflight: Promise<void>[] = [];
   try {
     for await (const source of extract) {
@@ -203,6 +235,19 @@ export async function importExperiments(store: Store, input: AsyncIterable<Uint8
         manifest = parseManifest(await readEntry(entry, size, name), maxObject);
         for (const [id, type, objSize] of manifest.objects) expected.set(id, { type, size: objSize });
         limit = 512 + pad512(size) + manifest.objects.reduce((n, o) => n + 512 + pad512(o[2]), 0) + 1024 + PER_ENTRY_SLACK * (manifest.objectCount + 1) + SLACK_BYTES;
+        if (pass.speculate && fd !== undefined && !gzipped) {
+          // cairn's layout: each entry a 512-byte header, its data padded to 512.
+          const skip: Array<[number, number]> = [];
+          let pos = 512 + pad512(size);
+          for (const [id, , objSize] of manifest.objects) {
+            if (objSize >= BY_OFFSET_MIN) {
+              laidOut.set(id, pos + 512);
+              skip.push([pos + 512, pos + 512 + objSize]);
+            }
+            pos += 512 + pad512(objSize);
+          }
+          pass.speculate.skip(skip);
+        }
         opts.onManifest?.(manifest);
         opts.onProgress?.(0, manifest.objectBytes);
         continue;
@@ -225,6 +270,7 @@ export async function importExperiments(store: Store, input: AsyncIterable<Uint8
       if (size !== want.size) throw bad(`entry ${shown(name)} holds ${size} bytes, but the manifest says ${want.size}`);
       // A tar entry's bytes follow its 512-byte header (a wrong offset could only make the hash check fail).
       const at = fd !== undefined && !gzipped && size >= BY_OFFSET_MIN ? source.offset + 512 : undefined;
+      if (pass.speculate && at !== undefined && laidOut.get(id) !== at) throw new LayoutMismatch(`entry ${shown(name)} is at ${at}, not where cairn lays it out`);
       let data: Buffer | undefined;
       if (at === undefined) data = await readEntry(entry, size, name);
       else await skipEntry(entry, size);
@@ -240,8 +286,8 @@ export async function importExperiments(store: Store, input: AsyncIterable<Uint8
           throw err;
         }
         if (added) {
-          newObjects++;
-          newBytes += size;
+          counts.newObjects++;
+          counts.newBytes += size;
         }
         done += size;
         opts.onProgress?.(done, manifest!.objectBytes);
@@ -329,8 +375,8 @@ export async function importExperiments(store: Store, input: AsyncIterable<Uint8
     onlyTips: manifest.onlyTips,
     objects: manifest.objectCount,
     bytes: manifest.objectBytes,
-    newObjects,
-    newBytes,
+    newObjects: counts.newObjects,
+    newBytes: counts.newBytes,
   };
 }
 

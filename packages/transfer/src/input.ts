@@ -1,3 +1,4 @@
+import { fstat, read, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -103,4 +104,53 @@ export async function* tarBytes(input: AsyncIterable<Uint8Array>, limit: () => n
     }
     await it.return?.();
   }
+}
+
+/** Zeros handed out in place of bytes not read; never written to. */
+const ZEROS = Buffer.alloc(1024 * 1024);
+
+/**
+ * Reads a plain tar file through its descriptor, from its start, in 1 MiB
+ * pieces; once told which ranges the caller reads by itself (the data of
+ * objects it reads by offset), those come as zeros instead, without a read
+ * or an allocation. The tar parser still sees every header where it is.
+ */
+export class TarFileFeed {
+  private ranges: Array<[number, number]> = [];
+  private next = 0;
+
+  constructor(private readonly fd: number) {}
+
+  /** From now on, bytes in these ranges (sorted, disjoint) come as zeros. */
+  skip(ranges: Array<[number, number]>): void {
+    this.ranges = ranges;
+    this.next = 0;
+  }
+
+  async *pieces(): AsyncGenerator<Buffer> {
+    const size = (await new Promise<Stats>((resolve, reject) => fstat(this.fd, (err, st) => (err ? reject(err) : resolve(st))))).size;
+    for (let pos = 0; pos < size; ) {
+      while (this.next < this.ranges.length && this.ranges[this.next][1] <= pos) this.next++;
+      const r = this.ranges[this.next];
+      if (r && r[0] <= pos) {
+        const n = Math.min(r[1], size, pos + ZEROS.length) - pos;
+        yield ZEROS.subarray(0, n);
+        pos += n;
+        continue;
+      }
+      const want = Math.min(size, pos + 1024 * 1024, r ? r[0] : Infinity) - pos;
+      const buf = Buffer.allocUnsafe(want);
+      const got = await new Promise<number>((resolve, reject) => read(this.fd, buf, 0, want, pos, (err, n) => (err ? reject(err) : resolve(n))));
+      if (got === 0) return; // the file shrank meanwhile: the parser reports the truncation
+      yield got === want ? buf : buf.subarray(0, got);
+      pos += got;
+    }
+  }
+}
+
+/** Whether the file starts with gzip's magic (1f 8b). */
+export async function isGzipFile(fd: number): Promise<boolean> {
+  const head = Buffer.alloc(2);
+  const got = await new Promise<number>((resolve, reject) => read(fd, head, 0, 2, 0, (err, n) => (err ? reject(err) : resolve(n))));
+  return got === 2 && head[0] === 0x1f && head[1] === 0x8b;
 }

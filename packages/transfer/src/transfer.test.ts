@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { Store, isCairnError } from '@cairn/store';
 import { appendCheckpoint, createExperiment, getExperiment, readCheckpoint, showData } from '@cairn/lineage';
-import { planExport, writeExport, exportToFile, importExperiments, MANIFEST_NAME, type Manifest } from './index.js';
+import { planExport, writeExport, exportToFile, importExperiments, openTarball, MANIFEST_NAME, type Manifest } from './index.js';
 import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -384,4 +384,46 @@ test('a damaged object stops a file export: no tarball is left behind', async ()
     (err: unknown) => isCairnError(err, 'CORRUPT'),
   );
   assert.deepEqual((await readdir(a.work)).filter((n) => n.includes('out.tar')), []);
+});
+
+/** Imports a tarball file the way the CLI does: through openTarball, so objects are read by offset. */
+async function importFile(dir: string, path: string) {
+  const input = await openTarball(path);
+  try {
+    return await Store.with(dir, (s) => importExperiments(s, input));
+  } finally {
+    input.destroy();
+  }
+}
+
+test('tarball files import by offset: as cairn lays them out, repacked by GNU tar, and refused when bad', async () => {
+  const { entries, manifest } = await getFixture();
+  const [m, ...objs] = entries;
+  const work = (await tempStore()).work;
+  // As exported: the fast path, which feeds the parser zeros for the objects' data.
+  const plain = join(work, 'plain.tar');
+  await writeFile(plain, makeTar(entries));
+  const b = await tempStore();
+  const r1 = await importFile(b.dir, plain);
+  assert.deepEqual([r1.newObjects, r1.newBytes], [manifest.objectCount, manifest.objectBytes]);
+  assert.ok((await Store.with(b.dir, (s) => s.verify({ readData: true }))).ok);
+  // Repacked with folder entries: every object is elsewhere than cairn puts it; the second, plain pass imports it, counting each new object once.
+  const dirs = [...new Set(objs.map((e) => e.name.slice(0, 11)))].map((name) => ({ name, data: Buffer.alloc(0), type: '5' }));
+  const repacked = join(work, 'repacked.tar');
+  await writeFile(repacked, Buffer.concat([makeTar([m, { name: 'objects/', data: Buffer.alloc(0), type: '5' }, ...dirs, ...objs]), Buffer.alloc(10240)]));
+  const c = await tempStore();
+  const r2 = await importFile(c.dir, repacked);
+  assert.deepEqual(r2.experiments.map((e) => e.as), [manifest.experiments[0].name]);
+  assert.deepEqual([r2.newObjects, r2.newBytes], [manifest.objectCount, manifest.objectBytes]);
+  assert.ok((await Store.with(c.dir, (s) => s.verify({ readData: true }))).ok);
+  // A large object whose bytes do not match its ID, at the place cairn lays it: refused as from a stream.
+  const big = objs.findIndex((e) => e.data.length >= 64 * 1024);
+  const bad = objs.map((e, i) => (i === big ? { ...e, data: Buffer.from(e.data).fill(7, 0, 10) } : e));
+  const tampered = join(work, 'tampered.tar');
+  await writeFile(tampered, makeTar([m, ...bad]));
+  const d = await tempStore();
+  const err = await importFile(d.dir, tampered).catch((e) => e);
+  assert.ok(isCairnError(err, 'BAD_INPUT'), String(err));
+  assert.match(err.message, /does not match its ID/);
+  assert.deepEqual(await refsOf(d.dir), []);
 });
