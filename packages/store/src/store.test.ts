@@ -290,3 +290,35 @@ test('gc merges many small packs into one, keeping every object', async () => {
     assert.equal((await s.verify({ readData: true })).ok, true);
   });
 });
+
+test('a pack left unindexed by a killed writer is a note for fsck, not a problem; gc deletes it', async () => {
+  const { dir, work } = await freshStore();
+  await writeFile(join(work, 'kept'), randomBytes(2 * 1024 * 1024));
+  await writeFile(join(work, 'lost'), randomBytes(3 * 1024 * 1024));
+  const kept = await Store.with(dir, async (s) => {
+    const id = await s.putFile(join(work, 'kept'));
+    await s.refs.set('keep', id, null);
+    return id;
+  });
+  // A second session whose index write never happened: its pack is sealed, none of its objects indexed.
+  const before = new Set((await listPackFiles(join(dir, 'packs'))).map((p) => p.packId));
+  const lost = await Store.with(dir, (s) => s.putFile(join(work, 'lost')));
+  const orphan = (await listPackFiles(join(dir, 'packs'))).find((p) => !before.has(p.packId))!;
+  await Store.with(dir, async (s) => {
+    for (const o of await s.reachable([lost])) await s.index.obj.del(o);
+    const report = await s.verify({ readData: true });
+    assert.deepEqual(report.problems, []);
+    assert.equal(report.notes.length, 1);
+    assert.match(report.notes[0], new RegExp(`pack ${orphan.packId}: none of its \\d+ objects is indexed`));
+    // Some objects of an indexed pack gone from the index is still a problem.
+    await s.index.obj.del(kept);
+    assert.match((await s.verify()).problems.map((p) => p.message).join('\n'), /1 objects in packs are not in the index/);
+    await s.repair();
+  });
+  await Store.with(dir, async (s) => {
+    for (const o of await s.reachable([lost])) await s.index.obj.del(o);
+    await s.gc();
+    assert.equal((await listPackFiles(join(dir, 'packs'))).some((p) => p.packId === orphan.packId), false);
+    assert.deepEqual((await s.verify({ readData: true })).problems, []);
+  });
+});

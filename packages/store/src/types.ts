@@ -56,6 +56,8 @@ export interface VerifyReport {
   objectsChecked: number;
   bytesRead: number;
   problems: VerifyProblem[];
+  /** Findings that are not problems (such as packs left by an interrupted write). */
+  notes: string[];
 }
 
 export interface GcReport {

@@ -15,7 +15,7 @@ import type { VerifyReport } from './types.js';
  * of every blob against its ID.
  */
 export async function verifyStore(store: Store, opts: { readData?: boolean }): Promise<VerifyReport> {
-  const report: VerifyReport = { ok: true, packsChecked: 0, objectsChecked: 0, bytesRead: 0, problems: [] };
+  const report: VerifyReport = { ok: true, packsChecked: 0, objectsChecked: 0, bytesRead: 0, problems: [], notes: [] };
   const problem = (where: string, message: string) => report.problems.push({ where, message });
   // packId -> offset -> blob ID, for cross-checking the index.
   const inPacks = new Map<string, Map<number, string>>();
@@ -55,9 +55,15 @@ export async function verifyStore(store: Store, opts: { readData?: boolean }): P
     if (atOffset !== id) problem(`index`, `object ${id.slice(0, 12)} points to pack ${loc.packId} offset ${loc.offset}, which does not hold it`);
   }
   let unindexed = 0;
-  for (const [packId, byOffset] of inPacks) for (const offset of byOffset.keys()) if (!indexed.has(`${packId}:${offset}`)) unindexed++;
-  // Unindexed blobs are normal after gc repacks (old copies) only until the old pack is
-  // deleted; more than that means the index lost entries.
+  for (const [packId, byOffset] of inPacks) {
+    const missing = [...byOffset.keys()].filter((offset) => !indexed.has(`${packId}:${offset}`)).length;
+    // A pack none of whose objects is indexed is what a writer killed between
+    // sealing it and writing the index leaves (write order: data, then index):
+    // unreferenced data, harmless, which gc deletes. Some objects of a pack
+    // missing from the index means the index lost entries.
+    if (missing > 0 && missing === byOffset.size) report.notes.push(`pack ${packId}: none of its ${missing} objects is indexed (left by an interrupted write; cairn gc deletes it, fsck --repair indexes it)`);
+    else unindexed += missing;
+  }
   if (unindexed > 0) problem('index', `${unindexed} objects in packs are not in the index (run cairn fsck --repair)`);
 
   try {

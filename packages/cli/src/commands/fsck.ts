@@ -26,6 +26,7 @@ export const fsckCommand: CommandModule<GlobalArgs, Args> = {
         info(args, `Rebuilt the index: ${repair.objectsIndexed} objects from ${repair.packsRead} packs.`);
         for (const s of repair.packsSkipped) info(args, `skipped damaged pack ${s}`);
       }
+      for (const n of report.notes) info(args, `note: ${n}`);
       for (const p of report.problems) process.stdout.write(`${p.where}: ${p.message}\n`);
       info(args, `${report.ok ? 'ok' : 'FAILED'}: ${report.packsChecked} packs, ${report.objectsChecked} objects, ${formatBytes(report.bytesRead)} read, ${report.problems.length} problems`);
     }
