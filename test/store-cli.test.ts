@@ -68,6 +68,10 @@ test('bad input: one clear line and the right exit code', async () => {
   assert.equal(missing.code, 3);
   assert.match(missing.stderr, /no such file or folder: no-such-file/);
   assert.equal((await cairn(['frobnicate'], { cwd: ws })).code, 2);
+  // A near-miss names the word and the command meant.
+  const typo = await cairn(['exp', 'imprt', 'x.tar'], { cwd: ws });
+  assert.equal(typo.code, 2);
+  assert.equal(typo.stderr, "cairn: error: unknown command 'imprt'; did you mean import?\nhint: see cairn exp --help\n");
   assert.equal((await cairn(['--help'], { cwd: ws })).code, 0);
   assert.equal((await cairn(['store', 'add', '--help'], { cwd: ws })).code, 0);
 });

@@ -69,10 +69,14 @@ export async function run(argv: string[]): Promise<void> {
     await parse(argv);
   } catch (err) {
     if (err instanceof UsageError || (err as Error)?.name === 'YError') {
-      const first = String((err as Error).message).split('\n')[0];
-      process.stderr.write(`cairn: error: ${first}\n`);
+      let first = String((err as Error).message).split('\n')[0];
       const words = commandWords(argv);
       const known = COMMAND_NAMES.includes(words[0]);
+      // yargs says only "Did you mean X?" for a mistyped command: name the word it means.
+      const guess = /^Did you mean (.+)\?$/.exec(first);
+      const typo = known ? words[1] : words[0];
+      if (guess && typo !== undefined) first = `unknown command '${typo}'; did you mean ${guess[1]}?`;
+      process.stderr.write(`cairn: error: ${first}\n`);
       process.stderr.write(`hint: see cairn ${known ? `${words[0]} ` : ''}--help\n`);
       code = EXIT.usage;
     } else {
