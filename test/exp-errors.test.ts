@@ -148,19 +148,24 @@ test('a key of the DVC schema that cairn does not act on: one warning naming it,
   assert.deepEqual(steps(recorded.experiments[0]), [2, 1, 0]);
 });
 
-test('a checkpoint out missing at a signal: exit 1 with a clear message, earlier checkpoints kept', async () => {
-  const w = await makeWorkspace({ epochs: 4 });
-  const r = await cairn(['exp', 'run'], { cwd: w, env: { TRAIN_REMOVE_MODEL_AT: '2', CAIRN_KILL_GRACE: '2' } });
-  assert.equal(r.code, 1, `exit 1:\n${r.stdout}\n${r.stderr}`);
-  assertNoStack(r.stderr);
-  assert.match(r.stderr, /^cairn: error: .*model\.bin.*missing/m, r.stderr);
-  const printed = checkpointLines(r.stdout);
+/** A run that stopped after two checkpoints: both printed, recorded in order from scratch, and their models restorable. */
+async function assertFirstTwoKept(w: string, stdout: string): Promise<void> {
+  const printed = checkpointLines(stdout);
   assert.equal(printed.length, 2);
   const e = (await showJson(w)).experiments[0];
   assert.deepEqual(e.checkpoints.map((c) => c.id.slice(0, 7)).reverse(), printed);
   assert.deepEqual(steps(e), [1, 0]);
   assertChain(e, null);
   for (const c of e.checkpoints) assert.equal(modelStep(await storeGet(w, c.outs['model.bin'].id)), c.step);
+}
+
+test('a checkpoint out missing at a signal: exit 1 with a clear message, earlier checkpoints kept', async () => {
+  const w = await makeWorkspace({ epochs: 4 });
+  const r = await cairn(['exp', 'run'], { cwd: w, env: { TRAIN_REMOVE_MODEL_AT: '2', CAIRN_KILL_GRACE: '2' } });
+  assert.equal(r.code, 1, `exit 1:\n${r.stdout}\n${r.stderr}`);
+  assertNoStack(r.stderr);
+  assert.match(r.stderr, /^cairn: error: .*model\.bin.*missing/m, r.stderr);
+  await assertFirstTwoKept(w, r.stdout);
 });
 
 test('a failing script: exit 1, its checkpoints kept', async () => {
@@ -169,13 +174,7 @@ test('a failing script: exit 1, its checkpoints kept', async () => {
   assert.equal(r.code, 1, `exit 1:\n${r.stdout}\n${r.stderr}`);
   assert.match(r.stderr, /^cairn: error: .+/m);
   assertNoStack(r.stderr);
-  const printed = checkpointLines(r.stdout);
-  assert.equal(printed.length, 2);
-  const e = (await showJson(w)).experiments[0];
-  assert.deepEqual(e.checkpoints.map((c) => c.id.slice(0, 7)).reverse(), printed);
-  assert.deepEqual(steps(e), [1, 0]);
-  assertChain(e, null);
-  for (const c of e.checkpoints) assert.equal(modelStep(await storeGet(w, c.outs['model.bin'].id)), c.step);
+  await assertFirstTwoKept(w, r.stdout);
   // The failed experiment can be resumed: the next run goes on from step 2.
   const again = await cairn(['exp', 'run', '--max-checkpoints', '1'], { cwd: w, env: { CAIRN_KILL_GRACE: '2' } });
   assertOk(again, 'exp run after a failure');
