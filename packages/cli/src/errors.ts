@@ -10,6 +10,7 @@ const BY_CODE: Record<CairnErrorCode, number> = {
   LOCKED: EXIT.locked,
   CORRUPT: EXIT.failed,
   CONFLICT: EXIT.failed,
+  IO: EXIT.failed,
   FAILED: EXIT.failed,
 };
 

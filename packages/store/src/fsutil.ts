@@ -12,10 +12,27 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
-/** Creates a folder (and parents), syncing the parent so the new entry is durable. */
+/**
+ * Creates a folder (and parents), syncing each new folder's parent so the
+ * new entries are durable. One level at a time, because a recursive mkdir
+ * reports a full disk as ENOENT.
+ */
 export async function mkdirDurable(dir: string): Promise<void> {
-  const made = await mkdir(dir, { recursive: true });
-  if (made !== undefined) await syncDir(dirname(dir));
+  try {
+    await mkdir(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return;
+    if (code !== 'ENOENT' || dirname(dir) === dir) throw err;
+    await mkdirDurable(dirname(dir));
+    try {
+      await mkdir(dir);
+    } catch (again) {
+      if ((again as NodeJS.ErrnoException).code === 'EEXIST') return;
+      throw again;
+    }
+  }
+  await syncDir(dirname(dir));
 }
 
 export function tmpName(path: string): string {

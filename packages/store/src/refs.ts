@@ -1,6 +1,6 @@
 import { readFile, readdir, unlink, rmdir } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
-import { CairnError } from './errors.js';
+import { CairnError, ioFailure } from './errors.js';
 import { mkdirDurable, syncDir, writeFileAtomic } from './fsutil.js';
 import type { ObjectId } from './types.js';
 
@@ -57,8 +57,12 @@ export class Refs {
     const path = this.path(name);
     await this.beforeWrite();
     await this.check(name, expected);
-    await mkdirDurable(dirname(path));
-    await writeFileAtomic(path, `${id}\n`);
+    try {
+      await mkdirDurable(dirname(path));
+      await writeFileAtomic(path, `${id}\n`);
+    } catch (err) {
+      throw ioFailure(err, `writing ref '${name}'`);
+    }
   }
 
   async delete(name: string, expected?: ObjectId | null): Promise<void> {

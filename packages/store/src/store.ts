@@ -7,8 +7,9 @@ import { webcrypto } from 'node:crypto';
 import { sha256 } from './codec.js';
 import { initChecksum, xxh64 } from './checksum.js';
 import { CairnError } from './errors.js';
-import { IndexDb, encodeLocation, decodeLocation, locationOf, type Location } from './index-db.js';
-import { PackWriter, packPath, TARGET_PACK_SIZE, type SealedPack } from './pack/writer.js';
+import { IndexDb, decodeLocation, type Location } from './index-db.js';
+import { packPath, TARGET_PACK_SIZE } from './pack/writer.js';
+import { PackSession } from './pack-session.js';
 import { DirectWriter } from './pack/direct.js';
 import { SlotShare } from './pack/slot-share.js';
 import { readExactly } from './pack/reader.js';
@@ -114,9 +115,8 @@ const isHex = (s: string) => /^[0-9a-f]+$/.test(s);
 export class Store {
   readonly refs: Refs;
   readonly packsDir: string;
-  private writer: PackWriter | undefined;
-  private pending = new Map<ObjectId, Location>();
-  private sealing: Promise<SealedPack>[] = [];
+  /** What this session wrote and has not indexed yet (see pack-session.ts). */
+  private readonly session: PackSession;
   private handles = new Map<string, Promise<FileHandle>>();
   private closed = false;
   /** Orders the pack appends of overlapping putObject() calls. */
@@ -138,6 +138,7 @@ export class Store {
   private constructor(readonly dir: string, readonly index: IndexDb) {
     this.refs = new Refs(join(dir, 'refs'), () => this.flush());
     this.packsDir = join(dir, 'packs');
+    this.session = new PackSession(this.packsDir, () => this.index);
   }
 
   /** Creates an empty store in `dir` (the folder may exist; an existing store is left as it is). */
@@ -190,57 +191,48 @@ export class Store {
     return store;
   }
 
-  /** Opens the store, runs `fn`, and closes it whatever happens. */
+  /**
+   * Opens the store, runs `fn`, and closes it: committing what `fn` put when
+   * it succeeds, discarding what was not yet committed when it throws.
+   */
   static async with<T>(dir: string, fn: (store: Store) => Promise<T>, opts: OpenOptions = {}): Promise<T> {
     const store = await Store.open(dir, opts);
+    let result: T;
     try {
-      return await fn(store);
-    } finally {
-      await store.close();
+      result = await fn(store);
+    } catch (err) {
+      await store.close({ discard: true }).catch(() => {});
+      throw err;
     }
+    await store.close();
+    return result;
   }
 
-  /** Makes every put durable (see flush), then releases the lock. */
-  async close(): Promise<void> {
+  /**
+   * Makes every put durable (see flush), then releases the lock. A failed
+   * flush throws, having discarded what it could not commit. With `discard`,
+   * puts not yet committed are dropped instead.
+   */
+  async close(opts: { discard?: boolean } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     try {
-      await this.flush();
-    } catch {
-      // A failed flush (a full disk) leaves only unreferenced data behind.
-      await this.writer?.abort();
+      if (opts.discard) await this.session.discard();
+      else await this.session.flush();
+    } finally {
+      for (const h of this.handles.values()) await (await h.catch(() => undefined))?.close().catch(() => {});
+      this.handles.clear();
+      await this.index.close();
     }
-    for (const h of this.handles.values()) await (await h.catch(() => undefined))?.close().catch(() => {});
-    this.handles.clear();
-    await this.index.close();
   }
 
   // ---- writing -------------------------------------------------------
 
   private async putBlob(type: ObjectType, data: Buffer, size?: number, knownId?: ObjectId): Promise<ObjectId> {
     const id = knownId ?? sha256(data).toString('hex');
-    if (this.hashOnly || this.pending.has(id) || (await this.index.get(id))) return id;
-    await this.addBlob(id, Buffer.from(id, 'hex'), type, data, size ?? data.length);
+    if (this.hashOnly || this.session.has(id) || (await this.index.get(id))) return id;
+    await this.session.add(id, Buffer.from(id, 'hex'), type, data, size ?? data.length);
     return id;
-  }
-
-  /** The pack to append `len` bytes to: the open one, or a new one when it would grow past TARGET_PACK_SIZE. */
-  private packFor(len: number): PackWriter {
-    if (this.writer && this.writer.count > 0 && this.writer.size + len > TARGET_PACK_SIZE) {
-      // Sealed in the background (its fsync takes a while); flush() waits for it.
-      const sealing = this.writer.seal();
-      sealing.catch(() => {});
-      this.sealing.push(sealing);
-      this.writer = undefined;
-    }
-    return (this.writer ??= new PackWriter(this.packsDir));
-  }
-
-  /** Appends a blob known to be new to the open pack. */
-  private async addBlob(id: ObjectId, idBytes: Buffer, type: ObjectType, data: Buffer, size: number): Promise<void> {
-    const writer = this.packFor(data.length);
-    const entry = await writer.add(idBytes, type, data, size);
-    this.pending.set(id, locationOf(writer.packId, entry));
   }
 
   /**
@@ -249,35 +241,24 @@ export class Store {
    * longer needed.
    */
   private async addOwnedBlob(id: ObjectId, idBytes: Buffer, addr: number, len: number, release: () => void, as?: { type: ObjectType; size: number; checksum: Buffer }): Promise<void> {
-    let writer: PackWriter;
     let checksum: Buffer;
     try {
-      writer = this.packFor(len);
       checksum = as?.checksum ?? arena().xxh64(addr, len);
     } catch (err) {
       release();
       throw err;
     }
-    const entry = await writer.addOwned(idBytes, as?.type ?? 'chunk', addr, len, checksum, release, as?.size ?? len);
-    this.pending.set(id, locationOf(writer.packId, entry));
+    await this.session.addOwned(id, idBytes, as?.type ?? 'chunk', addr, len, checksum, release, as?.size ?? len);
   }
 
   /**
    * Seals the open pack and indexes everything written: data first, then
    * index. Runs before any ref changes and at close(), so puts of one
-   * session share packs and a ref never names unindexed data.
+   * session share packs and a ref never names unindexed data. A failure
+   * discards everything the session had not indexed (see pack-session.ts).
    */
   async flush(): Promise<void> {
-    if (this.writer && this.writer.count > 0) this.sealing.push(this.writer.seal());
-    this.writer = undefined;
-    const sealing = this.sealing;
-    this.sealing = [];
-    await Promise.all(sealing);
-    if (this.pending.size === 0) return;
-    const batch = this.index.obj.batch();
-    for (const [id, loc] of this.pending) batch.put(id, encodeLocation(loc));
-    await batch.write({ sync: true });
-    this.pending.clear();
+    await this.session.flush();
   }
 
   private async putChunks(chunks: AsyncIterable<Buffer>, exec: boolean, opts: PutOptions): Promise<ObjectId> {
@@ -339,7 +320,7 @@ export class Store {
     let packPos = 0; // where the next chunk dispatched would land in a pack if it and all before it are new
     const fill = async () => {
       // Chunks found already stored take no room: guesses start from where the pack really is.
-      packPos = this.writer?.size ?? HEADER_SIZE;
+      packPos = this.session.openPackSize ?? HEADER_SIZE;
       for (const q of [...batch.slice(done), ...queue]) packPos = landing(packPos, q.len) + q.len;
       while (queue.length + batch.length - done < POOL_WINDOW && next < cuts.length) {
         const pos = next === 0 ? 0 : cuts[next - 1];
@@ -367,7 +348,7 @@ export class Store {
         while (done < batch.length) {
           const { slot, addr, len, r } = batch[done];
           const id = ids[done++];
-          if (this.hashOnly || known[done - 1] || this.pending.has(id)) A.give(slot);
+          if (this.hashOnly || known[done - 1] || this.session.has(id)) A.give(slot);
           else await this.addOwnedBlob(id, r!.sha!, addr, len, () => A.give(slot));
           manifest.chunks.push({ id, length: len });
           manifest.size += len;
@@ -455,7 +436,7 @@ export class Store {
    * writing anything: for comparing a workspace with a checkpoint.
    */
   async hashPath(path: string): Promise<ObjectId> {
-    if (this.pending.size > 0) await this.flush();
+    if (this.session.size > 0) await this.flush();
     this.hashOnly = true;
     try {
       return await this.putPath(path);
@@ -526,16 +507,16 @@ export class Store {
     const write = this.objectWrites.then(async () => {
       const c = await checked;
       try {
-        if (this.pending.has(id) || (await this.index.get(id))) {
+        if (this.session.has(id) || (await this.index.get(id))) {
           c.release?.();
           return false;
         }
-        this.putDrift = this.packFor(len).size - raw;
+        this.putDrift = this.session.packFor(len).size - raw;
       } catch (err) {
         c.release?.();
         throw err;
       }
-      if (c.addr === undefined) await this.addBlob(id, c.idBytes, type, c.data!, c.size);
+      if (c.addr === undefined) await this.session.add(id, c.idBytes, type, c.data!, c.size);
       else await this.addOwnedBlob(id, c.idBytes, c.addr, len, c.release!, { type, size: c.size, checksum: c.checksum! });
       return true;
     });
@@ -590,7 +571,7 @@ export class Store {
    * writing or copying what it holds.
    */
   async *readObjects(ids: ObjectId[], opts: ReadManyOptions = {}): AsyncGenerator<ObjectBatch> {
-    if (this.pending.size > 0) await this.flush();
+    if (this.session.size > 0) await this.flush();
     yield* readMany(
       {
         locateMany: (part) => this.locateMany(part),
@@ -610,7 +591,7 @@ export class Store {
    * how many of `items` were written (fewer only if `opts.deadline` passed).
    */
   async copyObjectsTo(items: Array<{ id: ObjectId; position: number }>, fd: number, opts: CopyManyOptions = {}): Promise<number> {
-    if (this.pending.size > 0) await this.flush();
+    if (this.session.size > 0) await this.flush();
     return copyMany(
       {
         locateMany: (part) => this.locateMany(part),
@@ -626,7 +607,7 @@ export class Store {
   // ---- reading -------------------------------------------------------
 
   private async locate(id: ObjectId): Promise<Location> {
-    if (this.pending.size > 0) await this.flush();
+    if (this.session.size > 0) await this.flush();
     const loc = /^[0-9a-f]{64}$/.test(id) ? await this.index.get(id) : undefined;
     if (!loc) throw new CairnError('NOT_FOUND', `no object ${id.slice(0, 12)} in the store`);
     return loc;
@@ -656,7 +637,7 @@ export class Store {
   }
 
   async has(id: ObjectId): Promise<boolean> {
-    return this.pending.has(id) || (/^[0-9a-f]{64}$/.test(id) && (await this.index.get(id)) !== undefined);
+    return this.session.has(id) || (/^[0-9a-f]{64}$/.test(id) && (await this.index.get(id)) !== undefined);
   }
 
   async stat(id: ObjectId): Promise<ObjectStat> {
@@ -666,7 +647,7 @@ export class Store {
 
   /** stat() of many objects, with their stored lengths: one index call per thousand. A missing one is NOT_FOUND. */
   async statMany(ids: ObjectId[]): Promise<StoredStat[]> {
-    if (this.pending.size > 0) await this.flush();
+    if (this.session.size > 0) await this.flush();
     return (await this.locateMany(ids)).map((loc, i) => ({ id: ids[i], type: loc.type, size: loc.size, stored: loc.length }));
   }
 
@@ -735,7 +716,7 @@ export class Store {
 
   /** Where each of a file's chunks is: one index call per thousand chunks. */
   private async locateChunks(m: FileManifest): Promise<Location[]> {
-    if (this.pending.size > 0) await this.flush();
+    if (this.session.size > 0) await this.flush();
     return this.locateMany(m.chunks.map((c) => c.id));
   }
 
@@ -928,7 +909,7 @@ export class Store {
     if (p.length < 4 || p.length > 64 || !isHex(p)) {
       throw new CairnError('BAD_INPUT', `'${prefix}' is not an ID (4 to 64 hex digits)`);
     }
-    if (this.pending.size > 0) await this.flush();
+    if (this.session.size > 0) await this.flush();
     const types = opts.types ?? ['file', 'tree', 'record'];
     const found: ObjectId[] = [];
     for await (const [key, value] of this.index.obj.iterator({ gte: p, lt: p + 'g', limit: 10_000 })) {
@@ -958,7 +939,7 @@ export class Store {
    * files → chunks), roots included. A missing object is NOT_FOUND.
    */
   async reachable(roots: ObjectId[]): Promise<Set<ObjectId>> {
-    if (this.pending.size > 0) await this.flush();
+    if (this.session.size > 0) await this.flush();
     return markFrom(this, roots.map((id) => ({ id, from: 'root' })), (id, from) => {
       throw new CairnError('NOT_FOUND', `object ${id.slice(0, 12)} (reached from ${from}) is missing from the store`, { hint: 'run cairn fsck' });
     });
@@ -1001,7 +982,7 @@ export class Store {
 
   /** Deletes what no ref reaches, rewriting packs that are mostly dead. */
   async gc(opts: { dryRun?: boolean } = {}): Promise<GcReport> {
-    if (this.pending.size > 0) await this.flush();
+    if (this.session.size > 0) await this.flush();
     if (!opts.dryRun) await this.refs.cleanTemp();
     const report = await collectGarbage(this, opts);
     for (const h of this.handles.values()) await (await h.catch(() => undefined))?.close().catch(() => {});
