@@ -1,4 +1,4 @@
-import { open, lstat, readdir, readlink, mkdir, rm, rename, symlink, chmod, readFile, writeFile, unlink, stat as fsStat, type FileHandle } from 'node:fs/promises';
+import { open, lstat, readdir, readlink, mkdir, rm, rename, symlink, chmod, readFile, unlink, stat as fsStat, type FileHandle } from 'node:fs/promises';
 import { join, resolve as resolvePath, dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { read as fsRead } from 'node:fs';
@@ -19,7 +19,7 @@ import { readPool, type ArenaRead, type PoolResult } from './chunker/pool.js';
 import { arena, SLOT_DATA, SLOT_SIZE } from './pack/arena.js';
 import { HEADER_SIZE } from './pack/format.js';
 import { encodeFile, decodeFile, encodeTree, decodeTree, encodeRecord, decodeRecord, type FileManifest } from './objects.js';
-import { mkdirDurable, syncDir, tmpName } from './fsutil.js';
+import { mkdirDurable, syncDir, tmpName, writeFileAtomic } from './fsutil.js';
 import { rebuildIndex } from './repair.js';
 import { verifyStore } from './verify.js';
 import { collectGarbage } from './gc.js';
@@ -157,8 +157,9 @@ export class Store {
     const idx = await IndexDb.open(join(dir, 'index'), defaultLockTimeout());
     await idx.setVersion();
     await idx.close();
-    await writeFile(marker, FORMAT_TEXT);
-    await syncDir(dir);
+    // The marker last and durable: a store whose marker survives a power cut
+    // has its folders and index on disk too.
+    await writeFileAtomic(marker, FORMAT_TEXT);
   }
 
   static async isStore(dir: string): Promise<boolean> {
