@@ -5,7 +5,7 @@
  * being recorded, so other processes read it between checkpoints.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Store, isCairnError } from '@cairn/store';
@@ -14,7 +14,7 @@ import { CairnError } from './errors.js';
 import { loadPipeline, selectStage, DEFAULT_PARAMS_FILE, type Stage } from './pipeline.js';
 import { parseSetArg, readParams, setParams, type ParamValues } from './params.js';
 import { readMetrics, type MetricValues } from './metrics.js';
-import { SignalWatcher, dvcSignalPath, prepareDvcTmp, type Signal } from './signal.js';
+import { SignalWatcher, dvcSignalPath, makeSignalDir, prepareDvcTmp, type Signal } from './signal.js';
 import { buildRunEnv } from './env.js';
 import { readLock, writeLock } from './lockfile.js';
 import { capturePaths, sameEntries, sameValues, type Captured } from './snapshot.js';
@@ -158,7 +158,7 @@ async function runLocked(
   else if (mode.kind === 'rev') emit({ type: 'info', message: `Restored checkpoint '${mode.from.slice(0, 7)}'; new experiment '${expName}' branches from it.` });
   else emit({ type: 'info', message: `Running experiment '${expName}'${opts.reset ? ' from scratch' : ''}.` });
 
-  const sigDir = await mkdtemp(path.join(tmpdir(), 'cairn-signal-'));
+  const sigDir = await makeSignalDir(tmpdir());
   const signalPath = path.join(sigDir, 'CAIRN_CHECKPOINT');
   const cleanupDvc = await prepareDvcTmp(ws);
   const unmarkRunning = await markRunning(opts.storeDir, expName, ws);
