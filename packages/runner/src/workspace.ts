@@ -183,6 +183,16 @@ function checkJournal(j: unknown): Journal {
  * a line saying what was done, or undefined when there was no journal.
  */
 export async function recoverApply(workspace: string): Promise<string | undefined> {
+  const done = await replayJournal(workspace);
+  // A kill inside a durable write of cairn.lock or of the journal itself leaves its temp file; under the lock none is live,
+  // and the journal's own staged files are gone by now.
+  for (const n of await readdir(workspace).catch(() => [] as string[])) {
+    if (n.startsWith(`.${LOCK_FILE}.cairn-new-`) || n.startsWith(`.${JOURNAL_FILE}.cairn-new-`)) await rm(path.join(workspace, n), { force: true });
+  }
+  return done;
+}
+
+async function replayJournal(workspace: string): Promise<string | undefined> {
   let text: string;
   try {
     text = await readFile(path.join(workspace, JOURNAL_FILE), 'utf8');
