@@ -5,7 +5,7 @@
  * being recorded, so other processes read it between checkpoints.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { lstat, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Store, isCairnError } from '@cairn/store';
@@ -20,6 +20,7 @@ import { readLock, writeLock } from './lockfile.js';
 import { capturePaths, sameEntries, sameValues, type Captured } from './snapshot.js';
 import { lockWorkspace, markRunning } from './running.js';
 import { LiveReport } from './report/live.js';
+import { recoverApply, writableTarget } from './workspace.js';
 
 export type RunEvent =
   | { type: 'warning'; message: string }
@@ -54,7 +55,7 @@ export interface RunResult {
 type Mode =
   | { kind: 'fresh' }
   | { kind: 'resume'; tip: string }
-  | { kind: 'branch'; from: string; basedOn: string; atTip: boolean }
+  | { kind: 'branch'; from: string; basedOn: string; atTip: boolean; outChanged?: string }
   | { kind: 'rev'; from: string };
 
 function defaultGrace(): number {
@@ -91,7 +92,12 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     if (opts.name !== undefined && (await findExperiment(store, opts.name))) {
       throw new CairnError('BAD_INPUT', `experiment name '${opts.name}' is already in use`, { hint: 'choose another --name, or cairn exp remove it' });
     }
-    return opts.rev === undefined ? undefined : resolveRef(store, opts.rev);
+    if (opts.rev === undefined) return undefined;
+    const id = await resolveRef(store, opts.rev);
+    // A hostile or damaged record (unsafe out paths, outs behind a symlink leaving the workspace) is refused before anything is written.
+    const rec = await readCheckpoint(store, id);
+    for (const p of Object.keys(rec.outs)) await writableTarget(ws, p, opts.storeDir);
+    return id;
   });
   const unlockWorkspace = await lockWorkspace(opts.storeDir, ws);
   try {
@@ -110,6 +116,9 @@ async function runLocked(
   allOuts: string[],
   revId: string | undefined,
 ): Promise<RunResult> {
+  // A killed exp apply is finished (or undone) first, so this run starts from a whole workspace.
+  const recovered = await recoverApply(ws);
+  if (recovered) emit({ type: 'info', message: recovered });
   const lock = await readLock(ws);
   if (opts.set?.length) {
     const defaultFile = stage.params[0]?.file ?? DEFAULT_PARAMS_FILE;
@@ -124,6 +133,7 @@ async function runLocked(
   const params: ParamValues = await readParams(ws, stage.params);
 
   // Decide what this run is, and snapshot the deps, in one short store session.
+  const notes: string[] = [];
   const plan = await Store.with(opts.storeDir, async (store) => {
     const deps = await capturePaths(store, ws, stage.deps, 'dep');
     let mode: Mode = { kind: 'fresh' };
@@ -132,7 +142,7 @@ async function runLocked(
       const from = revId;
       parent = await readCheckpoint(store, from);
       // --rev restores the checkpoint's outs so the script starts from them.
-      for (const [p, e] of Object.entries(parent.outs)) await store.getToPath(e.id, path.resolve(ws, p));
+      for (const [p, e] of Object.entries(parent.outs)) await store.getToPath(e.id, await writableTarget(ws, p, opts.storeDir));
       mode = { kind: 'rev', from };
     } else if (!opts.reset && lock && (await store.has(lock.checkpoint))) {
       // The checkpoint the last run or apply left here is where this run continues from.
@@ -141,9 +151,26 @@ async function runLocked(
       const atTip = exp?.tip === lock.checkpoint;
       const unchanged = sameValues(parent.params, params) && sameEntries(parent.deps, deps) && opts.name === undefined;
       mode = atTip && unchanged ? { kind: 'resume', tip: lock.checkpoint } : { kind: 'branch', from: lock.checkpoint, basedOn: lock.experiment, atTip };
+      // Honest resume: the checkpoint outs the script will load must be the
+      // ones of the checkpoint this run continues from. A missing one is
+      // restored from it; one that differs (edited, or written after the last
+      // recorded checkpoint) is kept, but its chain is not continued as if
+      // nothing happened: the run becomes a new experiment from that checkpoint.
+      for (const p of ckptOuts) {
+        const e = parent.outs[p];
+        if (!e) continue;
+        const abs = await writableTarget(ws, p, opts.storeDir);
+        if (!(await lstat(abs).then(() => true, () => false))) {
+          await store.getToPath(e.id, abs);
+          notes.push(`Restored '${p}' from checkpoint ${lock.checkpoint.slice(0, 7)} (it was missing).`);
+        } else if (mode.kind === 'resume' && (await store.hashPath(abs)) !== e.id) {
+          mode = { kind: 'branch', from: lock.checkpoint, basedOn: lock.experiment, atTip: true, outChanged: p };
+        }
+      }
     }
     return { deps, mode, parent };
   });
+  for (const n of notes) emit({ type: 'info', message: n });
 
   if (opts.reset) {
     for (const p of ckptOuts) await rm(path.resolve(ws, p), { recursive: true, force: true });
@@ -153,7 +180,12 @@ async function runLocked(
   const expName = resume ? lock!.experiment : (opts.name ?? randomName());
   const firstStep = plan.parent ? plan.parent.step + 1 : 0;
   if (mode.kind === 'resume') emit({ type: 'info', message: `Resuming experiment '${expName}'.` });
-  else if (mode.kind === 'branch' && mode.atTip) emit({ type: 'info', message: `Modified checkpoint experiment based on '${mode.basedOn}' will be created.` });
+  else if (mode.kind === 'branch' && mode.outChanged !== undefined) {
+    emit({
+      type: 'info',
+      message: `'${mode.outChanged}' differs from checkpoint ${mode.from.slice(0, 7)} of '${mode.basedOn}', so that experiment is not resumed: new experiment '${expName}' starts from that checkpoint with the '${mode.outChanged}' on disk.`,
+    });
+  } else if (mode.kind === 'branch' && mode.atTip) emit({ type: 'info', message: `Modified checkpoint experiment based on '${mode.basedOn}' will be created.` });
   else if (mode.kind === 'branch') emit({ type: 'info', message: `New checkpoint experiment '${expName}' branching from '${mode.from.slice(0, 7)}' of '${mode.basedOn}' will be created.` });
   else if (mode.kind === 'rev') emit({ type: 'info', message: `Restored checkpoint '${mode.from.slice(0, 7)}'; new experiment '${expName}' branches from it.` });
   else emit({ type: 'info', message: `Running experiment '${expName}'${opts.reset ? ' from scratch' : ''}.` });
