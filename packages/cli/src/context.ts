@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import { CairnError, Store } from '@cairn/store';
+import { CairnError, Store, type OpenOptions } from '@cairn/store';
 
 export interface GlobalArgs {
   store?: string;
@@ -79,6 +79,6 @@ export function findStoreDir(args: GlobalArgs, cwd = process.cwd()): string {
   return dot;
 }
 
-export async function withStore<T>(args: GlobalArgs, fn: (store: Store) => Promise<T>): Promise<T> {
-  return Store.with(findStoreDir(args), fn);
+export async function withStore<T>(args: GlobalArgs, fn: (store: Store) => Promise<T>, opts: OpenOptions = {}): Promise<T> {
+  return Store.with(findStoreDir(args), fn, opts);
 }

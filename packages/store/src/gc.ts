@@ -26,6 +26,11 @@ const MERGE_SMALL_PACKS = 16;
  * the old packs unlinked.
  */
 export async function collectGarbage(store: Store, opts: { dryRun?: boolean }): Promise<GcReport> {
+  // A damaged ref may name objects that would otherwise look dead: sweeping now could delete what it points to.
+  const damaged = await store.refs.damaged();
+  if (damaged.length > 0) {
+    throw new CairnError('CORRUPT', `gc refused: ref file ${damaged[0].path} is damaged (${damaged[0].reason})${damaged.length > 1 ? ` and ${damaged.length - 1} more` : ''}; run cairn fsck --repair first`);
+  }
   const missing: string[] = [];
   const live = await markReachable(store, (id, from) => missing.push(`${from} -> ${id.slice(0, 12)}`));
   if (missing.length > 0) {

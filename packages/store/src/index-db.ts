@@ -30,6 +30,50 @@ export function locationOf(packId: string, e: PackEntry): Location {
   return { packId, offset: e.offset, length: e.length, type: e.type, checksum: e.checksum, size: e.size };
 }
 
+/** The LevelDB error inside `err` (abstract-level wraps the binding's errors in `cause`). */
+function levelCause(err: unknown): { code?: string; message: string } {
+  let e = err as { code?: string; message?: string; cause?: unknown } | undefined;
+  const texts: string[] = [];
+  let code: string | undefined;
+  for (let depth = 0; e && depth < 5; depth++, e = e.cause as typeof e) {
+    if (e.message) texts.push(e.message);
+    if (e.code && e.code !== 'LEVEL_DATABASE_NOT_OPEN') code = e.code;
+  }
+  return { code, message: texts[texts.length - 1] ?? String(err) };
+}
+
+const NO_SPACE = /No space left on device|ENOSPC|Disk quota exceeded/;
+const IO_ERROR = /Input\/output error|EIO\b/;
+const NO_ACCESS = /Permission denied|EACCES|EPERM|Operation not permitted|Read-only file system/;
+
+/**
+ * What a LevelDB error means for the user. A full disk, an I/O error or a
+ * permission problem is the system's, and repairing would not help (it could
+ * even make things worse); anything else the database reports (a checksum
+ * mismatch, a CURRENT file naming no manifest, a missing table file) is
+ * damage to the index, which `fsck --repair` rebuilds from the packs.
+ */
+export function indexError(err: unknown, path: string): CairnError {
+  if (err instanceof CairnError) return err;
+  const { code, message } = levelCause(err);
+  if (NO_SPACE.test(message)) return new CairnError('IO', `the disk is full: cannot write the store index at ${path} (${message})`, { hint: 'free some space and run it again', cause: err });
+  if (IO_ERROR.test(message)) return new CairnError('IO', `I/O error on the store index at ${path} (${message})`, { hint: 'check the disk (dmesg), then run cairn fsck', cause: err });
+  if (NO_ACCESS.test(message)) return new CairnError('IO', `permission denied on the store index at ${path} (${message})`, { cause: err });
+  return new CairnError('CORRUPT', `the store index at ${path} is damaged (${code ? `${code}: ` : ''}${message}); run cairn fsck --repair to rebuild it from the packs`, { cause: err });
+}
+
+/** Whether `err` is an error of the LevelDB index (as opposed to one of cairn's or of a pack file). */
+export function isLevelError(err: unknown): boolean {
+  if (err instanceof CairnError) return false;
+  const { code, message } = levelCause(err);
+  return (code?.startsWith('LEVEL_') ?? false) || /^(Corruption|IO error|Invalid argument|NotFound):/.test(message);
+}
+
+/** Whether `err` (from indexError) says the index is damaged, so moving it aside and rebuilding is the cure. */
+export function isIndexDamage(err: unknown): boolean {
+  return err instanceof CairnError && err.code === 'CORRUPT' && /the store index at .* is damaged/.test(err.message);
+}
+
 function makeSub(parent: Level<string, Buffer>, name: string) {
   return parent.sublevel<string, Buffer>(name, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
 }
@@ -44,7 +88,7 @@ type Sub = ReturnType<typeof makeSub>;
 export class IndexDb {
   readonly obj: Sub;
   readonly meta: Sub;
-  private constructor(readonly db: Level<string, Buffer>) {
+  private constructor(readonly db: Level<string, Buffer>, readonly path: string) {
     this.obj = makeSub(db, 'obj');
     this.meta = makeSub(db, 'meta');
   }
@@ -57,22 +101,17 @@ export class IndexDb {
    * Opens the index, waiting with backoff while another process holds it:
    * long runs open the store only per checkpoint, so waits are short.
    */
-  static async open(path: string, timeoutMs: number): Promise<IndexDb> {
+  static async open(path: string, timeoutMs: number, opts: { createIfMissing?: boolean } = {}): Promise<IndexDb> {
     const deadline = Date.now() + timeoutMs;
     let delay = 5;
     for (;;) {
-      const db = new Level<string, Buffer>(path, { valueEncoding: 'buffer' });
+      const db = new Level<string, Buffer>(path, { valueEncoding: 'buffer', createIfMissing: opts.createIfMissing ?? true });
       try {
         await db.open();
-        return new IndexDb(db);
+        return new IndexDb(db, path);
       } catch (err) {
         const cause = (err as { cause?: { code?: string } }).cause;
-        if (cause?.code !== 'LEVEL_LOCKED') {
-          throw new CairnError('CORRUPT', `cannot open the store index at ${path}: ${(cause as Error | undefined)?.message ?? (err as Error).message}`, {
-            hint: 'run cairn fsck --repair to rebuild it from the packs',
-            cause: err,
-          });
-        }
+        if (cause?.code !== 'LEVEL_LOCKED') throw indexError(err, path);
         if (Date.now() >= deadline) {
           throw new CairnError('LOCKED', `the store is locked by another cairn process (waited ${Math.round(timeoutMs / 1000)} s)`, {
             hint: 'wait for it to finish, or raise CAIRN_LOCK_TIMEOUT (seconds)',

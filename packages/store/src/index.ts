@@ -7,7 +7,7 @@ export { Store, type OpenOptions, type KvCache } from './store.js';
 export type { CopyManyOptions, ObjectBatch, ReadObject, ReadManyOptions } from './read-many.js';
 export { CairnError, isCairnError, type CairnErrorCode } from './errors.js';
 export { encodeCanonical, sha256 } from './codec.js';
-export { checkRefName } from './refs.js';
+export { checkRefName, type DamagedRef, type ListRefsOptions } from './refs.js';
 // For other packages' durable small-file writes (the runner's cairn.lock, params files, exp apply).
 export { syncDir } from './fsutil.js';
 export type { FileManifest } from './objects.js';

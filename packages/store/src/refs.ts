@@ -7,9 +7,36 @@ import type { ObjectId } from './types.js';
 const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 const ID = /^[0-9a-f]{64}$/;
 
-export function checkRefName(name: string): void {
+/** A ref file that cannot be read as a ref: its name is not a valid ref name, or its content is not an object ID. */
+export interface DamagedRef {
+  /** The name as found under refs/ ('/' between folders). */
+  name: string;
+  /** The ref file's absolute path. */
+  path: string;
+  reason: string;
+}
+
+export interface ListRefsOptions {
+  /**
+   * Called for each damaged ref file, which is then left out of the list.
+   * Without it, the first damaged ref fails the listing with an error naming
+   * its file (a caller that cannot skip refs, such as gc, must not see a
+   * partial list).
+   */
+  onDamaged?: (ref: DamagedRef) => void;
+}
+
+export function damagedRefError(d: DamagedRef): CairnError {
+  return new CairnError('CORRUPT', `ref file ${d.path} is damaged: ${d.reason}`, { hint: 'run cairn fsck --repair to move it into quarantine' });
+}
+
+function isValidRefName(name: string): boolean {
   const parts = name.split('/');
-  if (!name || parts.some((p) => !SEGMENT.test(p) || p.includes('.tmp-'))) {
+  return !!name && !parts.some((p) => !SEGMENT.test(p) || p.includes('.tmp-'));
+}
+
+export function checkRefName(name: string): void {
+  if (!isValidRefName(name)) {
     throw new CairnError('BAD_INPUT', `invalid ref name '${name}'`, {
       hint: "use letters, digits, '.', '_' and '-', with '/' between parts",
     });
@@ -23,7 +50,7 @@ export function checkRefName(name: string): void {
  */
 export class Refs {
   /** `beforeWrite` makes pending objects durable first: data, then index, then refs. */
-  constructor(private readonly dir: string, private readonly beforeWrite: () => Promise<void> = async () => {}) {}
+  constructor(readonly dir: string, private readonly beforeWrite: () => Promise<void> = async () => {}) {}
 
   private path(name: string): string {
     checkRefName(name);
@@ -39,7 +66,7 @@ export class Refs {
       throw err;
     }
     const id = text.trim();
-    if (!ID.test(id)) throw new CairnError('CORRUPT', `ref '${name}' is damaged (not an object ID)`, { hint: 'run cairn fsck' });
+    if (!ID.test(id)) throw damagedRefError({ name, path: this.path(name), reason: 'its content is not an object ID' });
     return id;
   }
 
@@ -85,8 +112,12 @@ export class Refs {
     }
   }
 
-  async list(prefix = ''): Promise<Array<{ name: string; id: ObjectId }>> {
+  async list(prefix = '', opts: ListRefsOptions = {}): Promise<Array<{ name: string; id: ObjectId }>> {
     const out: Array<{ name: string; id: ObjectId }> = [];
+    const damaged = (d: DamagedRef) => {
+      if (!opts.onDamaged) throw damagedRefError(d);
+      opts.onDamaged(d);
+    };
     const walk = async (dir: string, base: string) => {
       let entries;
       try {
@@ -97,15 +128,37 @@ export class Refs {
       }
       for (const e of entries) {
         const name = base ? `${base}/${e.name}` : e.name;
-        if (e.isDirectory()) await walk(join(dir, e.name), name);
-        else if (e.isFile() && !e.name.includes('.tmp-') && name.startsWith(prefix)) {
-          const id = await this.get(name);
-          if (id) out.push({ name, id });
+        // A folder is walked only if it can hold refs under `prefix`.
+        if (e.isDirectory()) {
+          if (prefix.startsWith(`${name}/`) || name.startsWith(prefix)) await walk(join(dir, e.name), name);
+        } else if (e.isFile() && !e.name.includes('.tmp-') && name.startsWith(prefix)) {
+          const path = join(dir, e.name);
+          if (!isValidRefName(name)) {
+            damaged({ name, path, reason: 'its name is not a valid ref name' });
+            continue;
+          }
+          let text: string;
+          try {
+            text = await readFile(path, 'utf8');
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // deleted meanwhile
+            throw new CairnError('IO', `cannot read ref file ${path}: ${(err as Error).message}`, { cause: err });
+          }
+          const id = text.trim();
+          if (!ID.test(id)) damaged({ name, path, reason: 'its content is not an object ID' });
+          else out.push({ name, id });
         }
       }
     };
     await walk(this.dir, '');
     return out.sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  /** Every damaged ref file (see ListRefsOptions). */
+  async damaged(): Promise<DamagedRef[]> {
+    const found: DamagedRef[] = [];
+    await this.list('', { onDamaged: (d) => found.push(d) });
+    return found;
   }
 
   /** Leftover temp files from a killed writer; safe to remove while holding the lock. */

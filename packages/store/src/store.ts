@@ -7,7 +7,7 @@ import { webcrypto } from 'node:crypto';
 import { sha256 } from './codec.js';
 import { initChecksum, xxh64 } from './checksum.js';
 import { CairnError } from './errors.js';
-import { IndexDb, decodeLocation, type Location } from './index-db.js';
+import { IndexDb, decodeLocation, indexError, isIndexDamage, isLevelError, type Location } from './index-db.js';
 import { packPath, TARGET_PACK_SIZE } from './pack/writer.js';
 import { PackSession } from './pack-session.js';
 import { DirectWriter } from './pack/direct.js';
@@ -20,7 +20,7 @@ import { arena, SLOT_DATA, SLOT_SIZE } from './pack/arena.js';
 import { HEADER_SIZE } from './pack/format.js';
 import { encodeFile, decodeFile, encodeTree, decodeTree, encodeRecord, decodeRecord, type FileManifest } from './objects.js';
 import { mkdirDurable, syncDir, tmpName, writeFileAtomic } from './fsutil.js';
-import { rebuildIndex } from './repair.js';
+import { quarantineIndex, repairStore } from './repair.js';
 import { verifyStore } from './verify.js';
 import { collectGarbage } from './gc.js';
 import { markFrom } from './reachable.js';
@@ -88,6 +88,12 @@ const kvPackr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapS
 export interface OpenOptions {
   /** How long to wait for another process's lock (default: CAIRN_LOCK_TIMEOUT seconds, else 60 s). */
   lockTimeoutMs?: number;
+  /**
+   * For a repair (fsck --repair): an index that LevelDB reports damaged is
+   * moved into quarantine and replaced by an empty one instead of failing
+   * the open; the caller then runs repair(), which rebuilds it.
+   */
+  repairIndex?: boolean;
 }
 
 /** A namespaced cache in the index, owned by an upper layer; empty after an index rebuild. */
@@ -135,7 +141,10 @@ export class Store {
   /** Set while hashPath() runs: blobs are hashed, not written. */
   private hashOnly = false;
 
-  private constructor(readonly dir: string, readonly index: IndexDb) {
+  /** Where the damaged index went, when open() moved it aside (repairIndex). */
+  private indexQuarantined: string | undefined;
+
+  private constructor(readonly dir: string, private idx: IndexDb, readonly lockTimeoutMs: number) {
     this.refs = new Refs(join(dir, 'refs'), () => this.flush());
     this.packsDir = join(dir, 'packs');
     this.session = new PackSession(this.packsDir, () => this.index);
@@ -176,20 +185,47 @@ export class Store {
       throw new CairnError('NOT_FOUND', `no cairn store at ${dir}`, { hint: 'run cairn init, or pass --store DIR' });
     }
     await initChecksum();
-    const idx = await IndexDb.open(join(dir, 'index'), opts.lockTimeoutMs ?? defaultLockTimeout());
-    const store = new Store(dir, idx);
+    const indexPath = join(dir, 'index');
+    const timeout = opts.lockTimeoutMs ?? defaultLockTimeout();
+    let idx: IndexDb;
+    let quarantined: string | undefined;
+    try {
+      idx = await IndexDb.open(indexPath, timeout);
+      // Reading the version reads a table: damage that opening misses shows here.
+      await idx.version().catch(async (err) => {
+        await idx.close();
+        throw indexError(err, indexPath);
+      });
+    } catch (err) {
+      if (!opts.repairIndex || !isIndexDamage(err)) throw err;
+      quarantined = await quarantineIndex(dir);
+      idx = await IndexDb.open(indexPath, timeout);
+    }
+    const store = new Store(dir, idx, timeout);
+    store.indexQuarantined = quarantined;
     try {
       // Holding the lock, so any temp file is a dead writer's leftover. (Leftover
       // ref temp files are harmless to readers; gc sweeps them, so opening stays
       // independent of the number of refs.)
       await rm(join(store.packsDir, 'tmp'), { recursive: true, force: true });
-      // A missing or wiped index (no version key) is rebuilt from the packs.
-      if ((await idx.version()) === undefined) await store.repair();
+      // A missing or wiped index (no version key) is rebuilt from the packs,
+      // unless the caller is about to repair it anyway.
+      if (!opts.repairIndex && (await idx.version()) === undefined) await store.rebuild({});
     } catch (err) {
-      await idx.close();
-      throw err;
+      await store.idx.close();
+      throw isLevelError(err) ? indexError(err, indexPath) : err;
     }
     return store;
+  }
+
+  /** The LevelDB index (replaced by a rebuild: do not keep it across repair()). */
+  get index(): IndexDb {
+    return this.idx;
+  }
+
+  /** @internal Used by repair, which swaps a rebuilt index in. */
+  setIndex(idx: IndexDb): void {
+    this.idx = idx;
   }
 
   /**
@@ -203,7 +239,8 @@ export class Store {
       result = await fn(store);
     } catch (err) {
       await store.close({ discard: true }).catch(() => {});
-      throw err;
+      // A read deep in some command that meets a damaged index: say which folder, and what cures it.
+      throw isLevelError(err) ? indexError(err, store.index.path) : err;
     }
     await store.close();
     return result;
@@ -974,11 +1011,22 @@ export class Store {
     return verifyStore(this, opts);
   }
 
-  /** Rebuilds the index from the pack trailers (caches are emptied). */
+  /**
+   * Rebuilds the index from the packs (caches are emptied), salvaging what
+   * verifies of damaged packs and moving those packs, an unreadable index and
+   * damaged ref files into `quarantine/` (see repair.ts).
+   */
   async repair(): Promise<RepairReport> {
+    return this.rebuild({ refs: true, indexQuarantined: this.indexQuarantined });
+  }
+
+  private async rebuild(opts: { refs?: boolean; indexQuarantined?: string }): Promise<RepairReport> {
+    if (this.session.size > 0) await this.flush();
     for (const h of this.handles.values()) await (await h.catch(() => undefined))?.close().catch(() => {});
     this.handles.clear();
-    return rebuildIndex(this);
+    const report = await repairStore(this, opts);
+    this.indexQuarantined = undefined;
+    return report;
   }
 
   /** Deletes what no ref reaches, rewriting packs that are mostly dead. */

@@ -74,10 +74,36 @@ export interface GcReport {
   packsWritten: number;
 }
 
+/** A pack whose header, trailer or footer no longer reads, and what repair kept of it. */
+export interface DamagedPackReport {
+  packId: string;
+  /** Where the pack was. */
+  path: string;
+  reason: string;
+  /** Its objects that are still in the store (copied to a new pack, or also held by another). */
+  salvaged: number;
+  /** Objects it was known to hold whose bytes no longer match their checksum or ID. */
+  lost: number;
+  /** Where the pack was moved (null if the repair stopped before). */
+  quarantinedTo: string | null;
+}
+
 export interface RepairReport {
+  /** Intact packs indexed from their trailers. */
   packsRead: number;
+  /** Objects in the rebuilt index. */
   objectsIndexed: number;
-  packsSkipped: string[];
+  /** Objects copied out of damaged packs into new ones. */
+  objectsSalvaged: number;
+  objectsLost: number;
+  /** New packs holding salvaged objects. */
+  packsWritten: number;
+  packsDamaged: DamagedPackReport[];
+  /** Where an unreadable index was moved, or null. */
+  indexQuarantined: string | null;
+  refsQuarantined: Array<{ name: string; path: string; reason: string; movedTo: string }>;
+  /** The folder this repair moved things into, or null if it moved nothing. */
+  quarantine: string | null;
 }
 
 export interface PutOptions {

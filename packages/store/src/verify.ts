@@ -4,7 +4,7 @@ import { xxh64 } from './checksum.js';
 import { decodeLocation } from './index-db.js';
 import { readExactly, readPackEntries } from './pack/reader.js';
 import { listPackFiles } from './packfiles.js';
-import { markReachable } from './reachable.js';
+import { markFrom } from './reachable.js';
 import type { Store } from './store.js';
 import type { VerifyReport } from './types.js';
 
@@ -26,7 +26,7 @@ export async function verifyStore(store: Store, opts: { readData?: boolean }): P
     try {
       ({ entries } = await readPackEntries(pack.path));
     } catch (err) {
-      problem(`pack ${pack.packId}`, (err as Error).message);
+      problem(`pack ${pack.path}`, (err as Error).message.replace(`${pack.path}: `, ''));
       continue;
     }
     const byOffset = new Map<number, string>();
@@ -39,8 +39,8 @@ export async function verifyStore(store: Store, opts: { readData?: boolean }): P
         const data = await readExactly(fh, e.length, e.offset, pack.path);
         report.bytesRead += data.length;
         report.objectsChecked++;
-        if (!xxh64(data).equals(e.checksum)) problem(`pack ${pack.packId}`, `${e.type} ${id.slice(0, 12)} at offset ${e.offset} is damaged (checksum mismatch)`);
-        else if (opts.readData && !sha256(data).equals(e.id)) problem(`pack ${pack.packId}`, `${e.type} ${id.slice(0, 12)} at offset ${e.offset} does not hash to its ID`);
+        if (!xxh64(data).equals(e.checksum)) problem(`pack ${pack.path}`, `${e.type} ${id.slice(0, 12)} at offset ${e.offset} is damaged (checksum mismatch)`);
+        else if (opts.readData && !sha256(data).equals(e.id)) problem(`pack ${pack.path}`, `${e.type} ${id.slice(0, 12)} at offset ${e.offset} does not hash to its ID`);
       }
     } finally {
       await fh.close();
@@ -67,7 +67,9 @@ export async function verifyStore(store: Store, opts: { readData?: boolean }): P
   if (unindexed > 0) problem('index', `${unindexed} objects in packs are not in the index (run cairn fsck --repair)`);
 
   try {
-    await markReachable(store, (id, from) => problem(from, `refers to missing object ${id.slice(0, 12)}`));
+    // A damaged ref file is a problem of its own (named by path); the other refs are still followed.
+    const refs = await store.refs.list('', { onDamaged: (d) => problem(`ref file ${d.path}`, `${d.reason} (cairn fsck --repair moves it into quarantine)`) });
+    await markFrom(store, refs.map((r) => ({ id: r.id, from: `ref ${r.name}` })), (id, from) => problem(from, `refers to missing object ${id.slice(0, 12)}`));
   } catch (err) {
     problem('refs', (err as Error).message);
   }
