@@ -8,5 +8,6 @@ export type { CopyManyOptions, ObjectBatch, ReadObject, ReadManyOptions } from '
 export { CairnError, isCairnError, type CairnErrorCode } from './errors.js';
 export { encodeCanonical, sha256 } from './codec.js';
 export { checkRefName } from './refs.js';
+export { Lease, holderAlive, currentHolder, type Holder, type LeaseInfo, type LeaseTerms } from './leases.js';
 export type { FileManifest } from './objects.js';
 export * from './types.js';
