@@ -18,7 +18,7 @@ import { SignalWatcher, dvcSignalPath, prepareDvcTmp, type Signal } from './sign
 import { buildRunEnv } from './env.js';
 import { readLock, writeLock } from './lockfile.js';
 import { capturePaths, sameEntries, sameValues, type Captured } from './snapshot.js';
-import { lockWorkspace, markRunning } from './running.js';
+import { lockWorkspace, takeRunLease } from './running.js';
 import { LiveReport } from './report/live.js';
 
 export type RunEvent =
@@ -142,7 +142,12 @@ async function runLocked(
       const unchanged = sameValues(parent.params, params) && sameEntries(parent.deps, deps) && opts.name === undefined;
       mode = atTip && unchanged ? { kind: 'resume', tip: lock.checkpoint } : { kind: 'branch', from: lock.checkpoint, basedOn: lock.experiment, atTip };
     }
-    return { deps, mode, parent };
+    // Leased before the lock goes: gc must not take the dep snapshot (named by
+    // no ref until the first checkpoint) or the parent, nor anyone the name.
+    const name = mode.kind === 'resume' ? lock!.experiment : (opts.name ?? randomName());
+    const parentId = mode.kind === 'resume' ? mode.tip : mode.kind === 'fresh' ? undefined : mode.from;
+    const lease = await takeRunLease(store, name, [...Object.values(deps).map((d) => d.id), ...(parentId ? [parentId] : [])]);
+    return { deps, mode, parent, name, lease };
   });
 
   if (opts.reset) {
@@ -150,7 +155,7 @@ async function runLocked(
   }
   const mode = plan.mode;
   const resume = mode.kind === 'resume';
-  const expName = resume ? lock!.experiment : (opts.name ?? randomName());
+  const expName = plan.name;
   const firstStep = plan.parent ? plan.parent.step + 1 : 0;
   if (mode.kind === 'resume') emit({ type: 'info', message: `Resuming experiment '${expName}'.` });
   else if (mode.kind === 'branch' && mode.atTip) emit({ type: 'info', message: `Modified checkpoint experiment based on '${mode.basedOn}' will be created.` });
@@ -161,7 +166,7 @@ async function runLocked(
   const sigDir = await mkdtemp(path.join(tmpdir(), 'cairn-signal-'));
   const signalPath = path.join(sigDir, 'CAIRN_CHECKPOINT');
   const cleanupDvc = await prepareDvcTmp(ws);
-  const unmarkRunning = await markRunning(opts.storeDir, expName, ws);
+  const unmarkRunning = () => plan.lease.release();
   const watcher = new SignalWatcher([signalPath, dvcSignalPath(ws)]);
   await watcher.start();
 
@@ -186,6 +191,7 @@ async function runLocked(
       Object.entries(outs).map(([p, e]) => [p, { ...e, checkpoint: ckptOuts.includes(p) }]),
     );
     const r = await appendCheckpoint(store, expName, { stage: stage.name, cmd: stage.cmd, outs: outEntries, deps: plan.deps, params, metrics }, { expectTip: tip });
+    await plan.lease.update({ roots: [...Object.values(plan.deps).map((d) => d.id), r.id] });
     tip = r.id;
     lastOuts = outs;
     recorded.push(r.id);
