@@ -18,7 +18,7 @@ import { SignalWatcher, dvcSignalPath, prepareDvcTmp, type Signal } from './sign
 import { buildRunEnv } from './env.js';
 import { readLock, writeLock } from './lockfile.js';
 import { capturePaths, sameEntries, sameValues, type Captured } from './snapshot.js';
-import { lockWorkspace, takeRunLease } from './running.js';
+import { lockWorkspace, takeRunLease, traceWait } from './running.js';
 import { LiveReport } from './report/live.js';
 
 export type RunEvent =
@@ -204,7 +204,14 @@ async function runLocked(
   /** Records one checkpoint of `paths`; returns its ID. */
   const record = async (paths: string[], what: string, signalMetrics?: Record<string, unknown>): Promise<{ id: string; step: number }> => {
     const metrics = await readAllMetrics(signalMetrics);
-    return Store.with(opts.storeDir, async (store) => append(store, await capturePaths(store, ws, paths, what), metrics));
+    const asked = performance.now();
+    let waited = 0;
+    const r = await Store.with(opts.storeDir, async (store) => {
+      waited = performance.now() - asked;
+      return append(store, await capturePaths(store, ws, paths, what), metrics);
+    });
+    await traceWait(expName, r.step, waited);
+    return r;
   };
 
   const env = buildRunEnv({ root: ws, expName, step: firstStep, resume, signalPath });

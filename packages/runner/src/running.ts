@@ -7,7 +7,7 @@
  * experiment running when a live lease holds its ref; a lease whose process
  * is gone (a kill -9) is dead and removed by whoever lists the leases.
  */
-import { mkdir, readdir, readFile, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rmdir, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { Store, currentHolder, holderAlive, type Holder, type Lease, type ObjectId } from '@cairn/store';
@@ -120,4 +120,16 @@ export async function refuseRunning(storeDir: string, names: string[]): Promise<
       throw new CairnError('LOCKED', `experiment '${name}' is being run by process ${l.pid}; stop it first`);
     }
   }
+}
+
+/**
+ * CAIRN_TRACE_WAIT=FILE: every checkpoint appends one JSON line to FILE,
+ * `{"experiment", "step", "waitMs", "at"}`, where waitMs is how long opening
+ * the store took (mostly waiting for another process's lock). For
+ * bench/contention.mjs; off unless set.
+ */
+export async function traceWait(experiment: string, step: number, waitMs: number): Promise<void> {
+  const file = process.env.CAIRN_TRACE_WAIT;
+  if (!file) return;
+  await appendFile(file, `${JSON.stringify({ experiment, step, waitMs: Math.round(waitMs * 10) / 10, at: new Date().toISOString() })}\n`).catch(() => undefined);
 }
