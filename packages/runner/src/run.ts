@@ -18,7 +18,7 @@ import { SignalWatcher, dvcSignalPath, makeSignalDir, prepareDvcTmp, type Signal
 import { buildRunEnv } from './env.js';
 import { readLock, writeLock } from './lockfile.js';
 import { capturePaths, sameEntries, sameValues, type Captured } from './snapshot.js';
-import { lockWorkspace, markRunning } from './running.js';
+import { lockWorkspace, takeRunLease, traceWait } from './running.js';
 import { LiveReport } from './report/live.js';
 import { recoverApply, writableTarget } from './workspace.js';
 
@@ -168,7 +168,12 @@ async function runLocked(
         }
       }
     }
-    return { deps, mode, parent };
+    // Leased before the lock goes: gc must not take the dep snapshot (named by
+    // no ref until the first checkpoint) or the parent, nor anyone the name.
+    const name = mode.kind === 'resume' ? lock!.experiment : (opts.name ?? randomName());
+    const parentId = mode.kind === 'resume' ? mode.tip : mode.kind === 'fresh' ? undefined : mode.from;
+    const lease = await takeRunLease(store, name, [...Object.values(deps).map((d) => d.id), ...(parentId ? [parentId] : [])]);
+    return { deps, mode, parent, name, lease };
   });
   for (const n of notes) emit({ type: 'info', message: n });
 
@@ -177,7 +182,7 @@ async function runLocked(
   }
   const mode = plan.mode;
   const resume = mode.kind === 'resume';
-  const expName = resume ? lock!.experiment : (opts.name ?? randomName());
+  const expName = plan.name;
   const firstStep = plan.parent ? plan.parent.step + 1 : 0;
   if (mode.kind === 'resume') emit({ type: 'info', message: `Resuming experiment '${expName}'.` });
   else if (mode.kind === 'branch' && mode.outChanged !== undefined) {
@@ -193,7 +198,7 @@ async function runLocked(
   const sigDir = await makeSignalDir(tmpdir());
   const signalPath = path.join(sigDir, 'CAIRN_CHECKPOINT');
   const cleanupDvc = await prepareDvcTmp(ws);
-  const unmarkRunning = await markRunning(opts.storeDir, expName, ws);
+  const unmarkRunning = () => plan.lease.release();
   const watcher = new SignalWatcher([signalPath, dvcSignalPath(ws)]);
   await watcher.start();
 
@@ -218,6 +223,7 @@ async function runLocked(
       Object.entries(outs).map(([p, e]) => [p, { ...e, checkpoint: ckptOuts.includes(p) }]),
     );
     const r = await appendCheckpoint(store, expName, { stage: stage.name, cmd: stage.cmd, outs: outEntries, deps: plan.deps, params, metrics }, { expectTip: tip });
+    await plan.lease.update({ roots: [...Object.values(plan.deps).map((d) => d.id), r.id] });
     tip = r.id;
     lastOuts = outs;
     recorded.push(r.id);
@@ -230,7 +236,14 @@ async function runLocked(
   /** Records one checkpoint of `paths`; returns its ID. */
   const record = async (paths: string[], what: string, signalMetrics?: Record<string, unknown>): Promise<{ id: string; step: number }> => {
     const metrics = await readAllMetrics(signalMetrics);
-    return Store.with(opts.storeDir, async (store) => append(store, await capturePaths(store, ws, paths, what), metrics));
+    const asked = performance.now();
+    let waited = 0;
+    const r = await Store.with(opts.storeDir, async (store) => {
+      waited = performance.now() - asked;
+      return append(store, await capturePaths(store, ws, paths, what), metrics);
+    });
+    await traceWait(expName, r.step, waited);
+    return r;
   };
 
   const env = buildRunEnv({ root: ws, expName, step: firstStep, resume, signalPath });

@@ -10,5 +10,6 @@ export { encodeCanonical, sha256 } from './codec.js';
 export { checkRefName, type DamagedRef, type ListRefsOptions } from './refs.js';
 // For other packages' durable small-file writes (the runner's cairn.lock, params files, exp apply).
 export { syncDir } from './fsutil.js';
+export { Lease, holderAlive, currentHolder, type Holder, type LeaseInfo, type LeaseTerms } from './leases.js';
 export type { FileManifest } from './objects.js';
 export * from './types.js';

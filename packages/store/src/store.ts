@@ -25,6 +25,7 @@ import { verifyStore } from './verify.js';
 import { collectGarbage } from './gc.js';
 import { markFrom } from './reachable.js';
 import { computeStats } from './stats.js';
+import { Lease, listLeases, otherLeases, type LeaseInfo, type LeaseTerms } from './leases.js';
 import { copyMany, readMany, type CopyManyOptions, type ObjectBatch, type ReadManyOptions } from './read-many.js';
 import type { ObjectId, ObjectStat, ObjectType, StoredStat, TreeEntry, StoreStats, VerifyReport, GcReport, RepairReport, PutOptions } from './types.js';
 
@@ -140,12 +141,14 @@ export class Store {
   private putSlots: SlotShare | undefined;
   /** Set while hashPath() runs: blobs are hashed, not written. */
   private hashOnly = false;
+  /** Set on a detached copy (see detach()): the objects it can read, and where they are. */
+  private snapshot: Map<ObjectId, Location> | undefined;
 
   /** Where the damaged index went, when open() moved it aside (repairIndex). */
   private indexQuarantined: string | undefined;
 
   private constructor(readonly dir: string, private idx: IndexDb, readonly lockTimeoutMs: number) {
-    this.refs = new Refs(join(dir, 'refs'), () => this.flush());
+    this.refs = new Refs(join(dir, 'refs'), () => this.flush(), (name) => this.checkLeased(name));
     this.packsDir = join(dir, 'packs');
     this.session = new PackSession(this.packsDir, () => this.index);
   }
@@ -254,6 +257,12 @@ export class Store {
   async close(opts: { discard?: boolean } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.snapshot) {
+      // A detached copy holds pack handles only; the index is its original's.
+      for (const h of this.handles.values()) await (await h.catch(() => undefined))?.close().catch(() => {});
+      this.handles.clear();
+      return;
+    }
     try {
       if (opts.discard) await this.session.discard();
       else await this.session.flush();
@@ -267,6 +276,7 @@ export class Store {
   // ---- writing -------------------------------------------------------
 
   private async putBlob(type: ObjectType, data: Buffer, size?: number, knownId?: ObjectId): Promise<ObjectId> {
+    if (this.snapshot && !this.hashOnly) throw detachedWrite();
     const id = knownId ?? sha256(data).toString('hex');
     if (this.hashOnly || this.session.has(id) || (await this.index.get(id))) return id;
     await this.session.add(id, Buffer.from(id, 'hex'), type, data, size ?? data.length);
@@ -281,6 +291,7 @@ export class Store {
   private async addOwnedBlob(id: ObjectId, idBytes: Buffer, addr: number, len: number, release: () => void, as?: { type: ObjectType; size: number; checksum: Buffer }): Promise<void> {
     let checksum: Buffer;
     try {
+      if (this.snapshot) throw detachedWrite();
       checksum = as?.checksum ?? arena().xxh64(addr, len);
     } catch (err) {
       release();
@@ -296,7 +307,61 @@ export class Store {
    * discards everything the session had not indexed (see pack-session.ts).
    */
   async flush(): Promise<void> {
+    if (this.snapshot) return;
     await this.session.flush();
+  }
+
+  // ---- leases and detached reads ---------------------------------------
+
+  /**
+   * Takes a lease (see leases.ts): until it is released, or this process
+   * ends, no other process may set or delete `refs`, and gc keeps `roots`
+   * and all they reach. Taken under the store lock, so whatever this
+   * session wrote and the roots name is safe from the moment the lock goes.
+   * The lease outlives this session: release it when done.
+   */
+  async takeLease(terms: LeaseTerms): Promise<Lease> {
+    if (this.closed || this.snapshot) throw new CairnError('FAILED', 'a lease is taken while the store is open');
+    return Lease.take(this.dir, terms);
+  }
+
+  /** The live leases of the store in `dir` (dead ones are removed on the way); needs no lock. */
+  static async listLeases(dir: string): Promise<LeaseInfo[]> {
+    return listLeases(resolvePath(dir));
+  }
+
+  /** Refuses a change of a ref that another live process holds a lease on. */
+  private async checkLeased(name: string): Promise<void> {
+    if (this.snapshot) throw detachedWrite();
+    const holder = (await otherLeases(this.dir)).find((l) => l.refs.includes(name));
+    if (holder) {
+      throw new CairnError('LOCKED', `ref '${name}' is held by process ${holder.pid}${holder.note ? ` (${holder.note})` : ''}`, {
+        hint: 'wait for it to finish, or stop it first',
+      });
+    }
+  }
+
+  /**
+   * A read-only copy of this store that can read exactly the objects `ids`
+   * (stat, read*, getStream, getToPath, readObjects, copyObjectsTo) and
+   * holds no lock: their locations are looked up now and every pack they
+   * are in is opened now. Close this store (its lock goes) and keep reading
+   * from the copy for as long as its output takes: packs are never changed
+   * once written, and a pack that gc unlinks meanwhile stays readable
+   * through the open handle. Close the copy when done.
+   */
+  async detach(ids: Iterable<ObjectId>): Promise<Store> {
+    const list = [...ids];
+    const locs = await this.locateMany(list);
+    const copy = new Store(this.dir, this.idx, this.lockTimeoutMs);
+    copy.snapshot = new Map(list.map((id, i) => [id, locs[i]]));
+    try {
+      for (const packId of new Set(locs.map((l) => l.packId))) await copy.handle(packId);
+    } catch (err) {
+      await copy.close();
+      throw err;
+    }
+    return copy;
   }
 
   private async putChunks(chunks: AsyncIterable<Buffer>, exec: boolean, opts: PutOptions): Promise<ObjectId> {
@@ -541,6 +606,7 @@ export class Store {
 
   /** Checks of overlapping puts run concurrently; appends happen in call order, each after its own checks. */
   private appendChecked(id: ObjectId, type: ObjectType, len: number, raw: number, checked: Promise<CheckedObject>): Promise<boolean> {
+    if (this.snapshot) checked = checked.then((c) => (c.release?.(), Promise.reject(detachedWrite())));
     checked.catch(() => {}); // surfaced below
     const write = this.objectWrites.then(async () => {
       const c = await checked;
@@ -646,7 +712,7 @@ export class Store {
 
   private async locate(id: ObjectId): Promise<Location> {
     if (this.session.size > 0) await this.flush();
-    const loc = /^[0-9a-f]{64}$/.test(id) ? await this.index.get(id) : undefined;
+    const loc = this.snapshot ? this.snapshot.get(id) : /^[0-9a-f]{64}$/.test(id) ? await this.index.get(id) : undefined;
     if (!loc) throw new CairnError('NOT_FOUND', `no object ${id.slice(0, 12)} in the store`);
     return loc;
   }
@@ -675,6 +741,7 @@ export class Store {
   }
 
   async has(id: ObjectId): Promise<boolean> {
+    if (this.snapshot) return this.snapshot.has(id);
     return this.session.has(id) || (/^[0-9a-f]{64}$/.test(id) && (await this.index.get(id)) !== undefined);
   }
 
@@ -763,7 +830,7 @@ export class Store {
     const out: Location[] = [];
     for (let i = 0; i < ids.length; i += 1024) {
       const part = ids.slice(i, i + 1024);
-      const locs = await this.index.getMany(part);
+      const locs = this.snapshot ? part.map((id) => this.snapshot!.get(id)) : await this.index.getMany(part);
       locs.forEach((loc, j) => {
         if (!loc) throw new CairnError('NOT_FOUND', `no object ${part[j].slice(0, 12)} in the store`);
         out.push(loc);
@@ -1038,6 +1105,10 @@ export class Store {
     this.handles.clear();
     return report;
   }
+}
+
+function detachedWrite(): CairnError {
+  return new CairnError('FAILED', 'a detached store is read-only');
 }
 
 async function openForRead(path: string): Promise<FileHandle> {
