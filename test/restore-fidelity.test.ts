@@ -124,7 +124,7 @@ async function run(ws: string, args: string[]): Promise<void> {
  * Records `keys/` with `exp run`, then restores it twice — `exp apply` over
  * a deleted folder, and `exp run --rev` (the stage notes what the restore
  * left before rewriting it) — and hands both results to `check` along with
- * the original.
+ * the original. After the apply, `exp diff` must see no difference.
  */
 async function recordAndRestore(what: string, check: (original: Seen[], restored: Seen[], how: string, ws: string) => Promise<void>): Promise<void> {
   const ws = await workspace(what);
@@ -136,6 +136,10 @@ async function recordAndRestore(what: string, check: (original: Seen[], restored
   await rm(join(ws, 'keys'), { recursive: true, force: true });
   await run(ws, ['exp', 'apply', 'orig']);
   await check(original, await describe(keys), 'exp apply', ws);
+  // Hashing the restored folder gives the recorded ID again (names, modes and bytes all agree).
+  const diff = await cairn(['exp', 'diff'], { cwd: ws });
+  assert.equal(diff.code, 0, `exp diff: ${diff.stderr}`);
+  assert.match(diff.stdout, /^No differences/m);
 
   await rm(join(ws, 'keys'), { recursive: true, force: true });
   await run(ws, ['exp', 'run', '--rev', 'orig', '--name', 'again']);
