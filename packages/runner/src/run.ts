@@ -206,7 +206,11 @@ async function runLocked(
   let created = resume; // the experiment exists once its first checkpoint is recorded
   let lastOuts: Record<string, Captured> = resume ? plan.parent!.outs : {};
   let tip: string | null = resume ? (mode as { tip: string }).tip : null;
-  const live = stage.live?.html ? new LiveReport(opts.storeDir, ws, expName, emit) : undefined;
+  // DVC 2.x's form (a DVCLive directory) puts the report at DIR.html, as DVCLive did, and
+  // links it after every checkpoint, as DVC did.
+  const liveDir = stage.live?.dir;
+  const liveOpts = liveDir === undefined ? {} : { file: `${liveDir}.html`, announceEach: true, yieldToOthers: true };
+  const live = stage.live?.html ? new LiveReport(opts.storeDir, ws, expName, emit, liveOpts) : undefined;
 
   /** Records one checkpoint of `paths`; returns its ID. */
   /** Appends a checkpoint of already captured outs, in an open store session. */
@@ -246,10 +250,19 @@ async function runLocked(
     return r;
   };
 
-  const env = buildRunEnv({ root: ws, expName, step: firstStep, resume, signalPath });
+  const cwd = stage.wdir ? path.resolve(ws, stage.wdir) : ws;
+  const env = buildRunEnv({
+    root: ws,
+    expName,
+    step: firstStep,
+    resume,
+    fromCheckpoint: plan.parent !== null,
+    signalPath,
+    live: stage.live && liveDir !== undefined ? { path: path.relative(cwd, path.resolve(ws, liveDir)) || '.', summary: stage.live.summary ?? false, html: stage.live.html } : undefined,
+  });
   const child = spawn(stage.cmd, {
     shell: true,
-    cwd: stage.wdir ? path.resolve(ws, stage.wdir) : ws,
+    cwd,
     env,
     stdio: 'inherit',
     // Its own process group, so stopping it reaches the shell's children too.
