@@ -2,7 +2,7 @@ import { listExperiments, removeExperiments } from '@cairn/lineage';
 import { CairnError } from '@cairn/store';
 import type { Argv, CommandModule } from 'yargs';
 import { withStore, type GlobalArgs } from '../../context.js';
-import { info, printJson } from '../../output.js';
+import { info, printJson, warnDamagedRef } from '../../output.js';
 
 interface Args extends GlobalArgs {
   names?: string[];
@@ -22,7 +22,7 @@ export const expRemoveCommand: CommandModule<GlobalArgs, Args> = {
     if (!args.all && names.length === 0) throw new CairnError('BAD_INPUT', 'name the experiments to remove, or pass --all');
     if (args.all && names.length > 0) throw new CairnError('BAD_INPUT', '--all takes no names');
     const removed = await withStore(args, async (store) => {
-      const targets = args.all ? (await listExperiments(store)).map((e) => e.name) : names;
+      const targets = args.all ? (await listExperiments(store, { onDamaged: warnDamagedRef })).map((e) => e.name) : names;
       return targets.length ? removeExperiments(store, targets) : [];
     });
     if (args.json) return printJson(removed);
