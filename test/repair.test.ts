@@ -256,7 +256,6 @@ test('fsck --repair killed or failing (ENOSPC, EIO) at any point never loses an 
     ];
     // The swap of the new index for the old one is where a kill hurts most: try both of its renames.
     const swap = points.flatMap((line, i) => (/ rename \S*\/index(\.old)?$/.test(line) ? [i + 1] : []));
-    assert.equal(swap.length, 2, `the swap's two renames are among the points:\n${points.join('\n')}`);
     for (const at of swap) faults.push({ kind: 'kill', at });
     for (const fault of faults) {
       const what = `${damaged ? 'cut packs' : 'healthy store'}, ${describeFault(fault)} of ${points.length} (${points[fault.at - 1]})`;
@@ -273,5 +272,7 @@ test('fsck --repair killed or failing (ENOSPC, EIO) at any point never loses an 
       assert.equal(again.code, 0, `${what}: the second fsck --repair\n${again.stdout}${again.stderr}`);
       await assertAllRestorable(ws, what);
     }
+    // Checked last, so that a repair without the swap fails above for what it loses.
+    assert.equal(swap.length, 2, `the swap's two renames are among the points:\n${points.join('\n')}`);
   }
 });
