@@ -13,6 +13,11 @@ export function info(args: GlobalArgs, line: string): void {
   if (!args.quiet) process.stderr.write(`${line}\n`);
 }
 
+/** One warning line per damaged ref file, so a listing can go on with the rest. */
+export function warnDamagedRef(d: { path: string; reason: string }): void {
+  process.stderr.write(`cairn: warning: ref file ${d.path} is damaged (${d.reason}); skipped it (cairn fsck --repair moves it into quarantine)\n`);
+}
+
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;

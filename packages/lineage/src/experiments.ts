@@ -1,4 +1,4 @@
-import { CairnError, isCairnError, type ObjectId, type Store } from '@cairn/store';
+import { CairnError, isCairnError, type ListRefsOptions, type ObjectId, type Store } from '@cairn/store';
 import { walkChain, type ChainEntry } from './graph.js';
 import { checkName, EXP_REF_PREFIX, expRef, isValidName, randomName } from './names.js';
 import {
@@ -245,8 +245,13 @@ export async function appendCheckpoint(store: Store, name: string, input: Checkp
   });
 }
 
-export async function listExperiments(store: Store): Promise<ExperimentListing[]> {
-  const refs = await store.refs.list(EXP_REF_PREFIX);
+/**
+ * Every experiment, newest first. A damaged ref file under `exp/` fails the
+ * listing with an error naming it, unless `onDamaged` takes it (the rest are
+ * then listed).
+ */
+export async function listExperiments(store: Store, opts: ListRefsOptions = {}): Promise<ExperimentListing[]> {
+  const refs = await store.refs.list(EXP_REF_PREFIX, opts);
   const exps = await Promise.all(
     refs
       .map((r) => ({ name: r.name.slice(EXP_REF_PREFIX.length), id: r.id }))

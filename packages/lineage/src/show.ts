@@ -1,4 +1,4 @@
-import type { ObjectId, Store } from '@cairn/store';
+import type { ListRefsOptions, ObjectId, Store } from '@cairn/store';
 import { compareNewestFirst } from './experiments.js';
 import { EXP_REF_PREFIX, isValidName } from './names.js';
 import { shortId } from './records.js';
@@ -20,10 +20,10 @@ export interface ShowExperiment {
  * Everything `exp show` prints, newest tip first. Reads one cache entry per
  * experiment (records only for experiments whose summary the cache lost),
  * and never reads out or dep data, so its cost barely grows with the number
- * of checkpoints.
+ * of checkpoints. Damaged ref files: see listExperiments.
  */
-export async function showData(store: Store): Promise<ShowExperiment[]> {
-  const refs = (await store.refs.list(EXP_REF_PREFIX))
+export async function showData(store: Store, opts: ListRefsOptions = {}): Promise<ShowExperiment[]> {
+  const refs = (await store.refs.list(EXP_REF_PREFIX, opts))
     .map((r) => ({ name: r.name.slice(EXP_REF_PREFIX.length), id: r.id }))
     .filter((r) => isValidName(r.name));
   const items = await Promise.all(

@@ -3,7 +3,7 @@ import { refuseRunning } from '@cairn/runner';
 import { CairnError } from '@cairn/store';
 import type { Argv, CommandModule } from 'yargs';
 import { withStore, type GlobalArgs } from '../../context.js';
-import { info, printJson } from '../../output.js';
+import { info, printJson, warnDamagedRef } from '../../output.js';
 
 interface Args extends GlobalArgs {
   names?: string[];
@@ -23,7 +23,7 @@ export const expRemoveCommand: CommandModule<GlobalArgs, Args> = {
     if (!args.all && names.length === 0) throw new CairnError('BAD_INPUT', 'name the experiments to remove, or pass --all');
     if (args.all && names.length > 0) throw new CairnError('BAD_INPUT', '--all takes no names');
     const removed = await withStore(args, async (store) => {
-      const targets = args.all ? (await listExperiments(store)).map((e) => e.name) : names;
+      const targets = args.all ? (await listExperiments(store, { onDamaged: warnDamagedRef })).map((e) => e.name) : names;
       await refuseRunning(store.dir, targets);
       return targets.length ? removeExperiments(store, targets) : [];
     });

@@ -2,7 +2,7 @@ import { showData } from '@cairn/lineage';
 import { listRunning, readWorkspaceState } from '@cairn/runner';
 import type { Argv, CommandModule } from 'yargs';
 import { findStoreDir, findWorkspace, withStore, type GlobalArgs } from '../../context.js';
-import { printJson } from '../../output.js';
+import { printJson, warnDamagedRef } from '../../output.js';
 
 interface Args extends GlobalArgs {
   csv?: boolean;
@@ -34,7 +34,7 @@ export const expShowCommand: CommandModule<GlobalArgs, Args> = {
       .conflicts('md', 'json') as unknown as Argv<Args>,
   handler: async (args) => {
     const workspace = await readWorkspaceState(findWorkspace());
-    const experiments = await withStore(args, (store) => showData(store));
+    const experiments = await withStore(args, (store) => showData(store, { onDamaged: warnDamagedRef }));
     const running = await listRunning(findStoreDir(args));
     if (args.json) return printJson({ workspace, experiments: experiments.map((e) => ({ ...e, running: running.has(e.name) })) });
     // The renderers (and cli-table3) load only when a table is printed, not for --json.
