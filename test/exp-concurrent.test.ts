@@ -6,10 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile, readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
 import { cairn, collect, startCairn, tempDir, CAIRN_BIN, type RunResult } from './lib/cli.js';
-import { assertNoStack, assertOk, checkpointLines, findExp, makeWorkspace, showJson, steps } from './lib/workspace.js';
+import { CAIRN_BIN_DIR, assertNoStack, assertOk, checkpointLines, findExp, makeWorkspace, showJson, steps } from './lib/workspace.js';
 
 /** Resolves with the stdout so far once it matches `re` (fails if the process ends first). */
 function waitFor(child: ChildProcess, re: RegExp, what: string): Promise<string> {
@@ -59,10 +59,31 @@ test('gc while a run waits for its first checkpoint: the run succeeds, its dep s
   assertOk(fsck, 'fsck after the run');
 });
 
+/** A stage that records one checkpoint, waits for the file `go`, then records a second: the test decides when the run ends. */
+const WAITING_STAGE = `stages:
+  train:
+    cmd: sh train.sh
+    deps:
+      - train.sh
+    outs:
+      - model.bin:
+          checkpoint: true
+`;
+const WAITING_SH = `set -e
+echo one > model.bin
+cairn checkpoint
+while [ ! -f go ]; do sleep 0.1; done
+echo two > model.bin
+cairn checkpoint
+`;
+
 test('exp rename and exp remove of a running experiment: exit 4 with one line; the run goes on to the end', async () => {
-  const ws = await makeWorkspace({ epochs: 3, sleep: 1 });
-  const { child: run, result } = start(['exp', 'run'], ws);
-  const head = await waitFor(run, /Checkpoint experiment iteration/, 'exp run');
+  const ws = await makeWorkspace();
+  await writeFile(join(ws, 'cairn.yaml'), WAITING_STAGE);
+  await writeFile(join(ws, 'train.sh'), WAITING_SH);
+  const child = startCairn(['exp', 'run'], { cwd: ws, env: { PATH: `${CAIRN_BIN_DIR}${delimiter}${process.env.PATH}` } });
+  const result = collect(child);
+  const head = await waitFor(child, /Checkpoint experiment iteration/, 'exp run');
   const name = /Running experiment '([^']+)'/.exec(head)![1];
   for (const [args, what] of [
     [['exp', 'rename', name, 'renamed'], 'rename'],
@@ -70,17 +91,17 @@ test('exp rename and exp remove of a running experiment: exit 4 with one line; t
     [['exp', 'remove', '--all'], 'remove --all'],
   ] as const) {
     const r = await cairn([...args], { cwd: ws });
-    assert.equal(r.code, 4, `${what}: exit 4\n${r.stderr}`);
+    assert.equal(r.code, 4, `${what}: exit 4\n${r.stdout}${r.stderr}`);
     assertNoStack(r.stderr);
     const lines = r.stderr.trim().split('\n');
     assert.equal(lines.length, 1, `${what}: one line:\n${r.stderr}`);
     assert.match(lines[0], new RegExp(`^cairn: error: experiment '${name}' is being run by process \\d+; stop it first$`));
   }
+  await writeFile(join(ws, 'go'), '');
   const r = await result;
   assertOk(r, 'exp run while rename/remove were tried');
-  assert.equal(checkpointLines(r.stdout).length, 3);
-  const show = await showJson(ws);
-  assert.deepEqual(steps(findExp(show, name)), [2, 1, 0]);
+  assert.equal(checkpointLines(r.stdout).length, 2);
+  assert.deepEqual(steps(findExp(await showJson(ws), name)), [1, 0]);
   // Once it is over, both work.
   assertOk(await cairn(['exp', 'rename', name, 'renamed'], { cwd: ws }), 'rename after the run');
   assertOk(await cairn(['exp', 'remove', 'renamed'], { cwd: ws }), 'remove after the run');
