@@ -1,4 +1,4 @@
-import { showData } from '@cairn/lineage';
+import { showData, showView } from '@cairn/lineage';
 import { listRunning, readWorkspaceState } from '@cairn/runner';
 import type { Argv, CommandModule } from 'yargs';
 import { findStoreDir, findWorkspace, withStore, type GlobalArgs } from '../../context.js';
@@ -34,12 +34,13 @@ export const expShowCommand: CommandModule<GlobalArgs, Args> = {
       .conflicts('md', 'json') as unknown as Argv<Args>,
   handler: async (args) => {
     const workspace = await readWorkspaceState(findWorkspace());
-    const experiments = await withStore(args, (store) => showData(store));
-    if (args.json) return printJson({ workspace, experiments });
+    if (args.json) return printJson({ workspace, experiments: await withStore(args, (store) => showData(store)) });
+    // The table also says what each baseline group is.
+    const { experiments, baselines } = await withStore(args, (store) => showView(store));
     // The renderers (and cli-table3) load only when a table is printed, not for --json.
     const [{ buildRows, renderCsv, renderMarkdown, renderTable }, { printPaged }] = await Promise.all([import('../../show-table.js'), import('../../pager.js')]);
     const running = await listRunning(findStoreDir(args));
-    const rows = buildRows({ workspace, experiments, running }, { limit: args.num, sortBy: args['sort-by'], sortOrder: args['sort-order'] });
+    const rows = buildRows({ workspace, experiments, baselines, running }, { limit: args.num, sortBy: args['sort-by'], sortOrder: args['sort-order'] });
     const opts = { precision: args.precision, onlyChanged: args['only-changed'], color: !!process.stdout.isTTY && !process.env.NO_COLOR };
     if (args.csv) process.stdout.write(renderCsv(rows, opts));
     else if (args.md) process.stdout.write(renderMarkdown(rows, opts));
