@@ -42,6 +42,18 @@ function compareValues(a: unknown, b: unknown): number {
   return String(a) < String(b) ? -1 : String(a) > String(b) ? 1 : 0;
 }
 
+/** The metric and param names --sort-by accepts: those of the experiments' checkpoints. */
+export function sortColumns(experiments: ShowExperiment[]): string[] {
+  const names = new Set<string>();
+  for (const e of experiments) {
+    for (const c of e.checkpoints) {
+      for (const k of Object.keys(flatten(c.metrics))) names.add(k);
+      for (const k of Object.keys(flatten(c.params))) names.add(k);
+    }
+  }
+  return [...names];
+}
+
 export function buildRows(input: ShowInput, opts: RowOptions = {}): Row[] {
   const rows: Row[] = [
     { label: 'workspace', rev: '', kind: 'workspace', experiment: '', created: '', metrics: flatten(input.workspace.metrics), params: flatten(input.workspace.params) },
