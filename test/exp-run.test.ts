@@ -361,8 +361,15 @@ test('exp show as a table, --csv, --md, -n and --sort-by', async () => {
     assert.ok(tipRow.includes('╓') && tipRow.includes(e.tip.slice(0, 7)), `╓ tip [name] row: ${tipRow}`);
     for (const c of e.checkpoints) assert.ok(lines.some((l) => l.includes(c.id.slice(0, 7))), `row for ${c.id.slice(0, 7)}`);
   }
-  assert.ok(lines.some((l) => l.includes('╨') && l.includes(e1.checkpoints.at(-1)!.id.slice(0, 7))), '╨ row for the oldest checkpoint');
-  assert.ok(lines.some((l) => l.includes('(parent)')), '(parent) marks the branch point');
+  assert.ok(lines.some((l) => l.includes('├─╨') && l.includes(e1.checkpoints.at(-1)!.id.slice(0, 7))), '├─╨ row for the oldest checkpoint');
+  // As DVC showed it: e2's oldest checkpoint names the checkpoint of e1 it continued, on its own row.
+  const e2Oldest = e2.checkpoints.at(-1)!.id.slice(0, 7);
+  assert.ok(lines.some((l) => l.includes(`├─╨ ${e2Oldest} (${e1.tip.slice(0, 7)})`)), `├─╨ ${e2Oldest} (${e1.tip.slice(0, 7)}) row:\n${t.stdout}`);
+  assert.equal(lines.filter((l) => l.includes(e1.tip.slice(0, 7))).length, 2, 'e1 tip: its own row and the bracket, no extra row');
+  assert.match(lines[0], /^┏━+┳/, "DVC's heavy header rule");
+  assert.ok(lines.some((l) => /^┡━+╇/.test(l)), "DVC's heavy rule under the header");
+  assert.ok(lines.some((l) => /│ baseline [0-9a-f]{7} .*│ 0\.1 /.test(l)), `a baseline row with its params (lr 0.1):\n${t.stdout}`);
+  assert.ok(lines.some((l) => /\b\d\d:\d\d [AP]M\b/.test(l)), 'Created as 01:21 PM today');
 
   // CSV: a header and one row per line, same number of fields.
   const csv = await cairn(['exp', 'show', '--csv'], { cwd: ws });

@@ -63,7 +63,7 @@ test('bad input: one clear line and the right exit code', async () => {
   assert.doesNotMatch(unknownId.stderr, /at .*\.js/);
   const badFlag = await cairn(['store', 'add', 'x', '--bogus'], { cwd: ws });
   assert.equal(badFlag.code, 2);
-  assert.match(badFlag.stderr, /^cairn: error: Unknown argument/);
+  assert.match(badFlag.stderr, /^cairn: error: unknown option --bogus\n/);
   const missing = await cairn(['store', 'add', 'no-such-file'], { cwd: ws });
   assert.equal(missing.code, 3);
   assert.match(missing.stderr, /no such file or folder: no-such-file/);

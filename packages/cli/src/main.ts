@@ -3,6 +3,7 @@ import { reportError, EXIT } from './errors.js';
 import type { GlobalArgs } from './context.js';
 import { COMMAND_NAMES, commandWords, loadCommands } from './commands/index.js';
 import { NotLoaded, type AnyCommand } from './commands/listing.js';
+import { explainUsageError, recordShape, type UsageContext } from './usage.js';
 
 interface YargsInternals {
   getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: () => void } };
@@ -24,14 +25,39 @@ export function skipHelpCache(y: Argv<any>): boolean {
   return true;
 }
 
-function build(argv: string[], commands: AnyCommand[]): Argv<GlobalArgs> {
-  let y = yargs(argv)
-    .scriptName('cairn')
-    .usage('$0 <command> [options]\n\nRecord every checkpoint of an ML training run in a content-addressed store, without git.')
+/** Options every command takes. */
+function globalOptions(y: Argv<any>): Argv<any> {
+  return y
     .option('store', { type: 'string', describe: 'store folder (default: nearest .cairn/, or CAIRN_STORE)', global: true })
     .option('quiet', { alias: 'q', type: 'boolean', describe: 'print only data', global: true })
     .option('verbose', { alias: 'v', type: 'boolean', describe: 'print details, and stack traces on errors', global: true })
-    .option('json', { type: 'boolean', describe: 'print data as JSON', global: true }) as Argv<GlobalArgs>;
+    .option('json', { type: 'boolean', describe: 'print data as JSON', global: true });
+}
+
+/** The command argv ran (or tried to), with what it accepts, for a usage error's message. */
+async function usageContext(argv: string[]): Promise<UsageContext> {
+  const globals = recordShape(globalOptions as AnyCommand['builder']).options;
+  const words = commandWords(argv);
+  if (!COMMAND_NAMES.includes(words[0])) return { path: [], options: globals, argv };
+  const [top] = await loadCommands(argv, { listings: false });
+  let cmd = top;
+  let shape = recordShape(top.builder);
+  const path = [words[0]];
+  const sub = words[1] === undefined ? undefined : shape.subcommands.get(words[1]);
+  if (sub) {
+    cmd = sub;
+    path.push(words[1]);
+    shape = recordShape(sub.builder);
+  }
+  return { path, usage: String(cmd.command), options: [...shape.options, ...globals], argv };
+}
+
+function build(argv: string[], commands: AnyCommand[]): Argv<GlobalArgs> {
+  let y = globalOptions(
+    yargs(argv)
+      .scriptName('cairn')
+      .usage('$0 <command> [options]\n\nRecord every checkpoint of an ML training run in a content-addressed store, without git.'),
+  ) as Argv<GlobalArgs>;
   for (const c of commands) y = y.command(c as never);
   skipHelpCache(y);
   return y
@@ -43,9 +69,10 @@ function build(argv: string[], commands: AnyCommand[]): Argv<GlobalArgs> {
     .version()
     .wrap(Math.min(100, process.stdout.columns || 100))
     .fail((msg, err) => {
-      // Errors from handlers pass through; a message alone is a usage error.
-      if (err) throw err;
-      throw new UsageError(msg);
+      // Errors from handlers pass through; a message alone is a usage error, and so is
+      // the string a .check() returns (yargs passes it as both message and error).
+      if (err instanceof Error) throw err;
+      throw new UsageError(msg ?? String(err));
     });
 }
 
@@ -89,15 +116,17 @@ export async function run(argv: string[]): Promise<void> {
     await parse(argv);
   } catch (err) {
     if (err instanceof UsageError || (err as Error)?.name === 'YError') {
-      let first = String((err as Error).message).split('\n')[0];
+      const message = String((err as Error).message);
       const words = commandWords(argv);
       const known = COMMAND_NAMES.includes(words[0]);
+      const ctx = await usageContext(argv).catch((): UsageContext => ({ path: known ? [words[0]] : [], options: [], argv }));
+      let first = explainUsageError(message, ctx);
       // yargs says only "Did you mean X?" for a mistyped command: name the word it means.
-      const guess = /^Did you mean (.+)\?$/.exec(first);
+      const guess = /^Did you mean (.+)\?$/.exec(message.split('\n')[0]);
       const typo = known ? words[1] : words[0];
       if (guess && typo !== undefined) first = `unknown command '${typo}'; did you mean ${guess[1]}?`;
       process.stderr.write(`cairn: error: ${first}\n`);
-      process.stderr.write(`hint: see cairn ${known ? `${words[0]} ` : ''}--help\n`);
+      process.stderr.write(`hint: see cairn ${ctx.path.map((w) => `${w} `).join('')}--help\n`);
       code = EXIT.usage;
     } else {
       code = reportError(err, verbose);

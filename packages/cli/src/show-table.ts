@@ -1,15 +1,17 @@
 /**
- * Rendering of `exp show`: rows in DVC's layout (workspace, baselines, then
- * each experiment's chain with ╓ ╟ ╨ glyphs), as a box table, CSV or
- * Markdown. Pure functions of the data, so they are tested without a store.
+ * Rendering of `exp show`: rows in DVC 2.x's layout (workspace, a row per
+ * baseline, then each experiment's chain: `│ ╓` tip, `│ ╟`, `├─╨` oldest),
+ * as DVC's heavy-headed box table, CSV or Markdown. Pure functions of the
+ * data, so they are tested without a store.
  */
-import Table from 'cli-table3';
-import type { ShowExperiment } from '@cairn/lineage';
+import type { ShowBaseline, ShowExperiment } from '@cairn/lineage';
 import { flatten } from '@cairn/runner';
 
 export interface ShowInput {
   workspace: { params: Record<string, unknown>; metrics: Record<string, unknown> };
   experiments: ShowExperiment[];
+  /** What each baseline (by its short ID) is; a group without one shows no params. */
+  baselines?: Record<string, ShowBaseline>;
   /** Names of experiments with a run in progress. */
   running?: Set<string>;
 }
@@ -18,7 +20,7 @@ export interface Row {
   label: string;
   /** The checkpoint (or baseline) ID in full, '' for the workspace. */
   rev: string;
-  kind: 'workspace' | 'baseline' | 'checkpoint_tip' | 'checkpoint' | 'parent';
+  kind: 'workspace' | 'baseline' | 'checkpoint_tip' | 'checkpoint';
   experiment: string;
   created: string;
   metrics: Record<string, unknown>;
@@ -38,6 +40,18 @@ function compareValues(a: unknown, b: unknown): number {
   if (b === undefined) return -1;
   if (typeof a === 'number' && typeof b === 'number') return a - b;
   return String(a) < String(b) ? -1 : String(a) > String(b) ? 1 : 0;
+}
+
+/** The metric and param names --sort-by accepts: those of the experiments' checkpoints. */
+export function sortColumns(experiments: ShowExperiment[]): string[] {
+  const names = new Set<string>();
+  for (const e of experiments) {
+    for (const c of e.checkpoints) {
+      for (const k of Object.keys(flatten(c.metrics))) names.add(k);
+      for (const k of Object.keys(flatten(c.params))) names.add(k);
+    }
+  }
+  return [...names];
 }
 
 export function buildRows(input: ShowInput, opts: RowOptions = {}): Row[] {
@@ -69,54 +83,60 @@ export function buildRows(input: ShowInput, opts: RowOptions = {}): Row[] {
     g.push(e);
     groups.set(e.baseline, g);
   }
-  const byId = new Map<string, ShowExperiment['checkpoints'][number]>();
-  for (const e of input.experiments) for (const c of e.checkpoints) byId.set(c.id, c);
+  const now = opts.now ?? new Date();
   for (const [baseline, list] of groups) {
-    rows.push({ label: baseline, rev: baseline, kind: 'baseline', experiment: '', created: '', metrics: {}, params: {} });
-    list.forEach((e, gi) => {
-      const lastGroup = gi === list.length - 1;
-      const branch = lastGroup ? '└' : '├';
-      const cont = lastGroup ? ' ' : '│';
+    // A baseline is the deps and params its experiments started from; its row shows those
+    // params, and the time it was first used (as DVC showed its commit's time).
+    const first = list.flatMap((e) => e.checkpoints.map((c) => c.created)).filter(Boolean).sort()[0];
+    const base = input.baselines?.[baseline];
+    rows.push({ label: `baseline ${baseline}`, rev: base?.id ?? baseline, kind: 'baseline', experiment: '', created: first ? formatCreated(first, now) : '-', metrics: {}, params: flatten(base?.params ?? {}) });
+    for (const e of list) {
       const shown = opts.limit !== undefined ? e.checkpoints.slice(0, opts.limit) : e.checkpoints;
-      const parent = e.parent ? byId.get(e.parent) : undefined;
-      const chainRows = shown.map((c) => ({ c, kind: 'checkpoint' as Row['kind'], suffix: '' }));
-      if (chainRows.length > 0) chainRows[0].kind = 'checkpoint_tip';
-      const all = [...chainRows];
-      if (e.parent && shown.length === e.checkpoints.length) {
-        all.push({ c: parent ?? { id: e.parent, step: -1, created: '', parent: null, metrics: {}, params: {}, outs: {} }, kind: 'parent', suffix: ' (parent)' });
-      }
-      all.forEach((r, i) => {
-        const single = all.length === 1;
-        const glyph = single ? '─' : i === 0 ? '╓' : i === all.length - 1 ? '╨' : '╟';
-        const lead = i === 0 ? `${branch}─` : `${cont} `;
-        const name = i === 0 ? ` [${e.name}]${input.running?.has(e.name) ? ' (running)' : ''}` : '';
+      const complete = shown.length === e.checkpoints.length;
+      const running = input.running?.has(e.name) ? ' (running)' : '';
+      shown.forEach((c, i) => {
+        // DVC's glyphs: the tip ╓, the rest ╟, and the oldest ├─╨ joining the baseline; a
+        // chain that continues another experiment's checkpoint names it there, in brackets.
+        const oldest = complete && i === shown.length - 1;
+        const glyph = oldest ? '├─╨' : i === 0 ? '│ ╓' : '│ ╟';
+        const name = i === 0 ? ` [${e.name}]${running}` : '';
+        const from = oldest && e.parent ? ` (${e.parent.slice(0, 7)})` : '';
         rows.push({
-          label: `${lead}${glyph} ${r.c.id.slice(0, 7)}${name}${r.suffix}`,
-          rev: r.c.id,
-          kind: r.kind,
+          label: `${glyph} ${c.id.slice(0, 7)}${name}${from}`,
+          rev: c.id,
+          kind: i === 0 ? 'checkpoint_tip' : 'checkpoint',
           experiment: e.name,
-          created: formatCreated(r.c.created, opts.now ?? new Date()),
-          metrics: flatten(r.c.metrics),
-          params: flatten(r.c.params),
+          created: formatCreated(c.created, now),
+          metrics: flatten(c.metrics),
+          params: flatten(c.params),
         });
       });
       if (e.checkpoints.length === 0) {
-        rows.push({ label: `${branch}── (no checkpoints) [${e.name}]`, rev: '', kind: 'checkpoint_tip', experiment: e.name, created: '', metrics: {}, params: {} });
+        const from = e.parent ? ` (${e.parent.slice(0, 7)})` : '';
+        rows.push({ label: `├── (no checkpoints) [${e.name}]${running}${from}`, rev: '', kind: 'checkpoint_tip', experiment: e.name, created: '', metrics: {}, params: {} });
       }
-    });
+    }
   }
   return rows;
 }
 
-/** Today's checkpoints show the time; older ones the date, as DVC does. */
+/**
+ * As DVC printed it, in the local time zone: `01:21 PM` for today, `Nov 24,
+ * 2026` for an older day.
+ */
 export function formatCreated(iso: string, now: Date): string {
   if (!iso) return '-';
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
-  const sameDay = d.toISOString().slice(0, 10) === now.toISOString().slice(0, 10);
-  if (sameDay) return d.toISOString().slice(11, 19);
-  return `${d.toLocaleString('en-US', { month: 'short', timeZone: 'UTC' })} ${String(d.getUTCDate()).padStart(2, '0')}, ${d.getUTCFullYear()}`;
+  const sameDay = d.getFullYear() === now.getFullYear() && d.getMonth() === now.getMonth() && d.getDate() === now.getDate();
+  if (sameDay) {
+    const h = d.getHours() % 12 || 12;
+    return `${String(h).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')} ${d.getHours() < 12 ? 'AM' : 'PM'}`;
+  }
+  return `${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, '0')}, ${d.getFullYear()}`;
 }
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
 export interface RenderOptions {
   /** Significant digits of non-integer numbers (default 5). */
@@ -154,20 +174,42 @@ export function formatValue(v: unknown, precision?: number): string {
 
 const ANSI = { bold: '\u001b[1m', cyan: '\u001b[36m', yellow: '\u001b[33m', reset: '\u001b[0m' };
 
+const ANSI_CODE = /\u001b\[[0-9;]*m/g;
+// East Asian wide and fullwidth characters and most emoji take two terminal columns.
+const WIDE = /[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\u{1f300}-\u{1f64f}\u{1f900}-\u{1f9ff}\u{20000}-\u{3fffd}]/u;
+
+/** Terminal columns `s` takes. */
+export function displayWidth(s: string): number {
+  let w = 0;
+  for (const ch of s.replace(ANSI_CODE, '')) w += WIDE.test(ch) ? 2 : ch.charCodeAt(0) < 32 ? 0 : 1;
+  return w;
+}
+
+/**
+ * DVC 2.x's table (rich's heavy-head box): `┏━┳━┓` over the header, `┡━╇━┩`
+ * under it, light rules for the body and no rule between rows.
+ */
 export function renderTable(rows: Row[], opts: RenderOptions = {}): string {
   const { metrics, params } = columns(rows, opts);
   const paint = (code: string, text: string) => (opts.color ? `${code}${text}${ANSI.reset}` : text);
   const fmt = (v: unknown) => formatValue(v, opts.precision);
-  const table = new Table({
-    head: ['Experiment', 'Created', ...metrics, ...params].map((h) => paint(ANSI.bold, h)),
-    style: { head: [], border: [], compact: true },
-    colAligns: ['left', 'left', ...metrics.map(() => 'right' as const), ...params.map(() => 'left' as const)],
+  const head = ['Experiment', 'Created', ...metrics, ...params];
+  const right = head.map((_, i) => i >= 2 && i < 2 + metrics.length);
+  const body = rows.map((r) => [r.label, r.kind === 'workspace' ? '-' : r.created || '-', ...metrics.map((k) => fmt(r.metrics[k])), ...params.map((k) => fmt(r.params[k]))]);
+  const widths = head.map((h, i) => Math.max(displayWidth(h), ...body.map((cells) => displayWidth(cells[i]))));
+  const pad = (text: string, i: number) => {
+    const fill = ' '.repeat(widths[i] - displayWidth(text));
+    return right[i] ? fill + text : text + fill;
+  };
+  const rule = (l: string, fill: string, mid: string, r: string) => l + widths.map((w) => fill.repeat(w + 2)).join(mid) + r;
+  const line = (cells: string[], bar: string, style: (text: string, i: number) => string) => bar + cells.map((c, i) => ` ${style(pad(c, i), i)} `).join(bar) + bar;
+  const out = [rule('┏', '━', '┳', '┓'), line(head, '┃', (t) => paint(ANSI.bold, t)), rule('┡', '━', '╇', '┩')];
+  rows.forEach((r, n) => {
+    const tip = r.kind === 'checkpoint_tip' ? (r.label.includes('(running)') ? ANSI.yellow : ANSI.cyan) : r.kind === 'baseline' ? ANSI.bold : undefined;
+    out.push(line(body[n], '│', (t, i) => (i === 0 && tip ? paint(tip, t) : t)));
   });
-  for (const r of rows) {
-    const label = r.kind === 'checkpoint_tip' ? paint(r.label.includes('(running)') ? ANSI.yellow : ANSI.cyan, r.label) : r.label;
-    table.push([label, r.kind === 'workspace' || r.kind === 'baseline' ? '-' : r.created, ...metrics.map((k) => fmt(r.metrics[k])), ...params.map((k) => fmt(r.params[k]))]);
-  }
-  return table.toString();
+  out.push(rule('└', '─', '┴', '┘'));
+  return out.join('\n');
 }
 
 function csvCell(s: string): string {
@@ -179,7 +221,7 @@ export function renderCsv(rows: Row[], opts: RenderOptions = {}): string {
   const lines = [['Experiment', 'rev', 'typ', 'Created', ...metrics, ...params].map(csvCell).join(',')];
   for (const r of rows) {
     const rev = r.kind === 'workspace' ? 'workspace' : r.rev.slice(0, 7);
-    lines.push([r.experiment, rev, r.kind, r.kind === 'workspace' || r.kind === 'baseline' ? '' : r.created, ...metrics.map((k) => (r.metrics[k] === undefined ? '' : formatValue(r.metrics[k], opts.precision))), ...params.map((k) => (r.params[k] === undefined ? '' : formatValue(r.params[k], opts.precision)))].map(csvCell).join(','));
+    lines.push([r.experiment, rev, r.kind, r.kind === 'workspace' ? '' : r.created, ...metrics.map((k) => (r.metrics[k] === undefined ? '' : formatValue(r.metrics[k], opts.precision))), ...params.map((k) => (r.params[k] === undefined ? '' : formatValue(r.params[k], opts.precision)))].map(csvCell).join(','));
   }
   return lines.join('\n') + '\n';
 }
@@ -190,7 +232,7 @@ export function renderMarkdown(rows: Row[], opts: RenderOptions = {}): string {
   const esc = (s: string) => s.replace(/\|/g, '\\|');
   const lines = [`| ${head.map(esc).join(' | ')} |`, `|${head.map((_, i) => (i < 2 ? ' --- ' : i < 2 + metrics.length ? ' ---: ' : ' --- ')).join('|')}|`];
   for (const r of rows) {
-    lines.push(`| ${[r.label, r.kind === 'workspace' || r.kind === 'baseline' ? '-' : r.created, ...metrics.map((k) => formatValue(r.metrics[k], opts.precision)), ...params.map((k) => formatValue(r.params[k], opts.precision))].map(esc).join(' | ')} |`);
+    lines.push(`| ${[r.label, r.kind === 'workspace' ? '-' : r.created || '-', ...metrics.map((k) => formatValue(r.metrics[k], opts.precision)), ...params.map((k) => formatValue(r.params[k], opts.precision))].map(esc).join(' | ')} |`);
   }
   return lines.join('\n') + '\n';
 }

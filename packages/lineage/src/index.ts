@@ -23,7 +23,7 @@ export {
   type Experiment,
   type ExperimentListing,
 } from './experiments.js';
-export { showData, type ShowExperiment } from './show.js';
+export { showData, showView, type ShowExperiment, type ShowBaseline } from './show.js';
 export { type ShowCheckpoint, type Summary, rebuildSummary, getSummary } from './summary.js';
 export { resolveRef } from './resolve.js';
 export { ancestors, commonAncestor, isAncestor, walkChain, type ChainEntry } from './graph.js';

@@ -5,7 +5,7 @@
  */
 export { runExperiment, type RunOptions, type RunResult, type RunEvent } from './run.js';
 export { loadPipeline, parsePipeline, selectStage, PIPELINE_FILES, DEFAULT_PARAMS_FILE, type Pipeline, type Stage, type OutSpec, type ParamSpec, type MetricSpec } from './pipeline.js';
-export { readParams, setParams, writeParamsValues, parseSetArg, groupSetArgs, getParam, type ParamValues } from './params.js';
+export { readParams, setParams, missingParamKeys, writeParamsValues, parseSetArg, groupSetArgs, getParam, type ParamValues } from './params.js';
 export { readMetrics, flatten, mergeMetrics, type MetricValues } from './metrics.js';
 export { SignalWatcher, dvcSignalPath, prepareDvcTmp, type Signal } from './signal.js';
 export { makeCheckpoint, signalCheckpoint, parseMetricArgs, resolveSignalPath } from './checkpoint.js';

@@ -179,6 +179,16 @@ export async function setParams(workspaceDir: string, file: string, assignments:
 }
 
 /**
+ * The dotted keys of `keys` that `file` does not hold (all of them when the
+ * file does not exist): what `-S` would add rather than change.
+ */
+export async function missingParamKeys(workspaceDir: string, file: string, keys: string[]): Promise<string[]> {
+  const text = await readText(resolveInWorkspace(workspaceDir, file), file);
+  const data = text === undefined ? {} : parseStructured(text, file, formatOf(file, 'params'), 'params');
+  return keys.filter((k) => !getParam(data, k).found);
+}
+
+/**
  * Writes param values back (e.g. restoring a checkpoint's params), keyed
  * by dotted key as readParams returns them. With `exact`, top-level keys
  * not in `values` are removed too (restoring a whole-file params spec).

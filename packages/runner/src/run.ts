@@ -12,7 +12,7 @@ import { Store, isCairnError } from '@cairn/store';
 import { appendCheckpoint, createExperiment, findExperiment, readCheckpoint, randomName, resolveRef, checkName, type CheckpointRecord } from '@cairn/lineage';
 import { CairnError } from './errors.js';
 import { loadPipeline, selectStage, DEFAULT_PARAMS_FILE, type Stage } from './pipeline.js';
-import { parseSetArg, readParams, setParams, type ParamValues } from './params.js';
+import { missingParamKeys, parseSetArg, readParams, setParams, type ParamValues } from './params.js';
 import { readMetrics, type MetricValues } from './metrics.js';
 import { SignalWatcher, dvcSignalPath, makeSignalDir, prepareDvcTmp, type Signal } from './signal.js';
 import { buildRunEnv } from './env.js';
@@ -128,7 +128,13 @@ async function runLocked(
       const file = parseSetArg(arg).file ?? defaultFile;
       byFile.set(file, [...(byFile.get(file) ?? []), arg]);
     }
-    for (const [file, args] of byFile) await setParams(ws, file, args);
+    for (const [file, args] of byFile) {
+      // Usually a typo (DVC 2.x refused it); added anyway, since a new param is legitimate too.
+      for (const key of await missingParamKeys(ws, file, args.map((a) => parseSetArg(a).key))) {
+        emit({ type: 'warning', message: `-S ${key}: ${file} has no '${key}'; adding it` });
+      }
+      await setParams(ws, file, args);
+    }
   }
   const params: ParamValues = await readParams(ws, stage.params);
 

@@ -1,4 +1,5 @@
-import { showData } from '@cairn/lineage';
+import { showData, showView } from '@cairn/lineage';
+import { CairnError } from '@cairn/store';
 import { listRunning, readWorkspaceState } from '@cairn/runner';
 import type { Argv, CommandModule } from 'yargs';
 import { findStoreDir, findWorkspace, withStore, type GlobalArgs } from '../../context.js';
@@ -16,6 +17,9 @@ interface Args extends GlobalArgs {
   precision?: number;
 }
 
+/** yargs reads a number option's non-number text as NaN, which says nothing to a user. */
+const given = (v: number) => (Number.isNaN(v) ? ', not text' : `, not ${v}`);
+
 export const expShowCommand: CommandModule<GlobalArgs, Args> = {
   command: 'show',
   describe: 'The table of experiments and their checkpoints',
@@ -30,16 +34,33 @@ export const expShowCommand: CommandModule<GlobalArgs, Args> = {
       .option('only-changed', { type: 'boolean', describe: 'only metrics and params whose values differ between checkpoints' })
       .option('precision', { type: 'number', describe: 'significant digits of numbers (default 5)' })
       .option('pager', { type: 'boolean', default: true, describe: 'page long tables on a TTY (--no-pager to disable)' })
+      // A usage error (exit 2) rather than a JavaScript one later, or a silently empty table.
+      .check((a) => {
+        if (a.precision !== undefined && !(Number.isInteger(a.precision) && a.precision >= 1 && a.precision <= 100)) {
+          return `--precision must be a whole number from 1 to 100${given(a.precision)}`;
+        }
+        if (a.num !== undefined && !(Number.isInteger(a.num) && a.num >= 1)) return `-n/--num must be a whole number of 1 or more${given(a.num)}`;
+        return true;
+      })
       .conflicts('csv', ['md', 'json'])
       .conflicts('md', 'json') as unknown as Argv<Args>,
   handler: async (args) => {
     const workspace = await readWorkspaceState(findWorkspace());
-    const experiments = await withStore(args, (store) => showData(store, { onDamaged: warnDamagedRef }));
     const running = await listRunning(findStoreDir(args));
-    if (args.json) return printJson({ workspace, experiments: experiments.map((e) => ({ ...e, running: running.has(e.name) })) });
+    if (args.json) {
+      const experiments = await withStore(args, (store) => showData(store, { onDamaged: warnDamagedRef }));
+      return printJson({ workspace, experiments: experiments.map((e) => ({ ...e, running: running.has(e.name) })) });
+    }
+    // The table also says what each baseline group is.
+    const { experiments, baselines } = await withStore(args, (store) => showView(store, { onDamaged: warnDamagedRef }));
     // The renderers (and cli-table3) load only when a table is printed, not for --json.
-    const [{ buildRows, renderCsv, renderMarkdown, renderTable }, { printPaged }] = await Promise.all([import('../../show-table.js'), import('../../pager.js')]);
-    const rows = buildRows({ workspace, experiments, running }, { limit: args.num, sortBy: args['sort-by'], sortOrder: args['sort-order'] });
+    const [{ buildRows, renderCsv, renderMarkdown, renderTable, sortColumns }, { printPaged }] = await Promise.all([import('../../show-table.js'), import('../../pager.js')]);
+    const sortBy = args['sort-by'];
+    const sortable = sortColumns(experiments);
+    if (sortBy !== undefined && experiments.length > 0 && !sortable.includes(sortBy)) {
+      throw new CairnError('BAD_INPUT', `--sort-by ${sortBy}: no metric or param of that name`, { hint: `columns: ${sortable.join(', ') || 'none'}` });
+    }
+    const rows = buildRows({ workspace, experiments, baselines, running }, { limit: args.num, sortBy: args['sort-by'], sortOrder: args['sort-order'] });
     const opts = { precision: args.precision, onlyChanged: args['only-changed'], color: !!process.stdout.isTTY && !process.env.NO_COLOR };
     if (args.csv) process.stdout.write(renderCsv(rows, opts));
     else if (args.md) process.stdout.write(renderMarkdown(rows, opts));
