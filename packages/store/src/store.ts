@@ -832,9 +832,11 @@ export class Store {
   /** Restores a file or folder to `dest`, replacing what is there; files appear whole (temp file, fsync, rename). */
   async getToPath(id: ObjectId, dest: string): Promise<void> {
     const loc = await this.locate(id);
-    if (loc.type === 'file') return this.restoreFile(id, dest);
-    if (loc.type === 'tree') {
-      await this.restoreTree(id, dest);
+    if (loc.type === 'file' || loc.type === 'tree') {
+      if (loc.type === 'file') await this.restoreFile(id, dest);
+      else await this.restoreTree(id, dest);
+      // The new entry in dest's folder is durable too, not only its content.
+      await syncDir(dirname(resolvePath(dest)));
       return;
     }
     throw new CairnError('BAD_INPUT', `object ${id.slice(0, 12)} is a ${loc.type}, not a file or folder`);
