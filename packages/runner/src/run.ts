@@ -5,7 +5,7 @@
  * being recorded, so other processes read it between checkpoints.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { lstat, rm } from 'node:fs/promises';
+import { lstat, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Store, isCairnError } from '@cairn/store';
@@ -55,7 +55,7 @@ export interface RunResult {
 type Mode =
   | { kind: 'fresh' }
   | { kind: 'resume'; tip: string }
-  | { kind: 'branch'; from: string; basedOn: string; atTip: boolean; outChanged?: string }
+  | { kind: 'branch'; from: string; basedOn: string; atTip: boolean }
   | { kind: 'rev'; from: string };
 
 function defaultGrace(): number {
@@ -158,19 +158,23 @@ async function runLocked(
       const unchanged = sameValues(parent.params, params) && sameEntries(parent.deps, deps) && opts.name === undefined;
       mode = atTip && unchanged ? { kind: 'resume', tip: lock.checkpoint } : { kind: 'branch', from: lock.checkpoint, basedOn: lock.experiment, atTip };
       // Honest resume: the checkpoint outs the script will load must be the
-      // ones of the checkpoint this run continues from. A missing one is
-      // restored from it; one that differs (edited, or written after the last
-      // recorded checkpoint) is kept, but its chain is not continued as if
-      // nothing happened: the run becomes a new experiment from that checkpoint.
+      // ones of the checkpoint this run continues from, or the chain would
+      // record steps that did not happen. A missing out is restored from it.
+      // One that differs (mostly a run stopped after writing it and before
+      // its checkpoint; sometimes an edit) is moved aside, never deleted, and
+      // the checkpoint's is restored.
       for (const p of ckptOuts) {
         const e = parent.outs[p];
         if (!e) continue;
         const abs = await writableTarget(ws, p, opts.storeDir);
+        const from = lock.checkpoint.slice(0, 7);
         if (!(await lstat(abs).then(() => true, () => false))) {
           await store.getToPath(e.id, abs);
-          notes.push(`Restored '${p}' from checkpoint ${lock.checkpoint.slice(0, 7)} (it was missing).`);
-        } else if (mode.kind === 'resume' && (await store.hashPath(abs)) !== e.id) {
-          mode = { kind: 'branch', from: lock.checkpoint, basedOn: lock.experiment, atTip: true, outChanged: p };
+          notes.push(`Restored '${p}' from checkpoint ${from} (it was missing).`);
+        } else if ((await store.hashPath(abs)) !== e.id) {
+          const aside = await moveAside(ws, p);
+          await store.getToPath(e.id, abs);
+          notes.push(`'${p}' differs from checkpoint ${from}, which this run continues from (a change no checkpoint recorded): moved it to '${aside}' and restored the checkpoint's. To train from your file instead, put it back and remove cairn.lock: the next run starts a new experiment from what is there.`);
         }
       }
     }
@@ -191,12 +195,7 @@ async function runLocked(
   const expName = plan.name;
   const firstStep = plan.parent ? plan.parent.step + 1 : 0;
   if (mode.kind === 'resume') emit({ type: 'info', message: `Resuming experiment '${expName}'.` });
-  else if (mode.kind === 'branch' && mode.outChanged !== undefined) {
-    emit({
-      type: 'info',
-      message: `'${mode.outChanged}' differs from checkpoint ${mode.from.slice(0, 7)} of '${mode.basedOn}', so that experiment is not resumed: new experiment '${expName}' starts from that checkpoint with the '${mode.outChanged}' on disk.`,
-    });
-  } else if (mode.kind === 'branch' && mode.atTip) emit({ type: 'info', message: `Modified checkpoint experiment based on '${mode.basedOn}' will be created.` });
+  else if (mode.kind === 'branch' && mode.atTip) emit({ type: 'info', message: `Modified checkpoint experiment based on '${mode.basedOn}' will be created.` });
   else if (mode.kind === 'branch') emit({ type: 'info', message: `New checkpoint experiment '${expName}' branching from '${mode.from.slice(0, 7)}' of '${mode.basedOn}' will be created.` });
   else if (mode.kind === 'rev') emit({ type: 'info', message: `Restored checkpoint '${mode.from.slice(0, 7)}'; new experiment '${expName}' branches from it.` });
   else emit({ type: 'info', message: `Running experiment '${expName}'${opts.reset ? ' from scratch' : ''}.` });
@@ -393,3 +392,15 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 }
 
 export type { Stage };
+
+/** Renames workspace path `rel` to a free `<rel>.unrecorded[-N]` beside it; returns the new relative path. */
+async function moveAside(ws: string, rel: string): Promise<string> {
+  for (let n = 1; ; n++) {
+    const aside = `${rel}.unrecorded${n > 1 ? `-${n}` : ''}`;
+    const target = await writableTarget(ws, aside);
+    if (await lstat(target).then(() => false, () => true)) {
+      await rename(await writableTarget(ws, rel), target);
+      return aside;
+    }
+  }
+}
