@@ -45,3 +45,22 @@ test('cairn.lock and params.yaml (exp run -S) and exp apply\'s files: temp fsync
   assertOk(apply.run, 'exp apply');
   for (const f of ['model.bin', 'params.yaml', 'cairn.lock']) assertDurable(apply.points, ws, f, 'exp apply');
 });
+
+test('cairn init: the store marker is written last, fsynced before its rename, its folder fsynced after', async () => {
+  const dir = await tempDir('cairn-init-');
+  const store = join(dir, 'store');
+  const { run, points } = await writePoints(['init', '--store', store], dir, dir, { FAULTFS_OPS: 'create,sync,rename,mkdir' });
+  assertOk(run, 'init');
+  const rows = points.map((l) => {
+    const [n, op, ...rest] = l.split(' ');
+    return { n: Number(n), op, path: rest.join(' ') };
+  });
+  const marker = join(store, 'CAIRN');
+  const rename = rows.find((r) => r.op === 'rename' && r.path === marker);
+  assert.ok(rename, `the marker is renamed into place\n${points.join('\n')}`);
+  const temp = rows.filter((r) => r.op === 'create' && r.path.startsWith(`${marker}.`) && r.n < rename.n).at(-1);
+  assert.ok(temp, 'the marker comes from a temp file');
+  assert.ok(rows.some((r) => r.op === 'sync' && r.path === temp.path && r.n > temp.n && r.n < rename.n), 'the temp marker is fsynced before the rename');
+  assert.ok(rows.some((r) => r.op === 'sync' && r.path === store && r.n > rename.n), 'the store folder is fsynced after the rename');
+  assert.ok(!rows.some((r) => r.n > rename.n && r.op !== 'sync'), 'nothing is written after the marker');
+});
