@@ -300,8 +300,10 @@ test('SIGINT or SIGTERM to exp run: exit 130, every printed checkpoint kept, loc
   assert.deepEqual(e.checkpoints.slice(0, printedT.length).map((c) => c.id.slice(0, 7)).reverse(), printedT);
   assertChain(e, null);
   assert.equal(e.checkpoints[0].step, lastStep + 1 + printedT.length);
-  // It stopped the script at once (SIGKILL grace is 2 s, the script had ~8 s to go).
-  assert.ok(t.ms < 6000, `stopped promptly (${t.ms} ms)`);
+  // It stopped the script rather than waiting for it: of its 30 epochs, only
+  // the few before the signal (and the grace period) were recorded. (Counted,
+  // not timed: a loaded machine stretches every duration.)
+  assert.ok(printedT.length < 10, `the script was stopped, not run to the end (${printedT.length} checkpoints)`);
 });
 
 test('exp show --json from another process during a run always succeeds, and the run completes', async () => {
