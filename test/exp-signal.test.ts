@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
-import { cairn, tempDir } from './lib/cli.js';
+import { spawnSync } from 'node:child_process';
+import { cairn, collect, startCairn, tempDir } from './lib/cli.js';
 import {
   CAIRN_BIN_DIR,
   assertChain,
@@ -113,4 +114,38 @@ test('cairn checkpoint outside exp run is a no-op (exit 0)', async () => {
   assert.deepEqual(await readdir(dir), [], 'writes nothing');
   const plain = await cairn(['checkpoint'], { cwd: dir, env });
   assert.equal(plain.code, 0, plain.stderr);
+});
+
+test('after a kill -9 of exp run, the next run removes the .dvc/tmp/ and signal folder the killed run left', async () => {
+  const ws = await makeWorkspace({ epochs: 30, sleep: 0.3 });
+  const tmp = await tempDir('cairn-tmpdir-');
+  const env = { TMPDIR: tmp, TRAIN_SIGNAL: 'dvc' };
+  const child = startCairn(['exp', 'run'], { cwd: ws, env });
+  let seen = '';
+  const run = collect(child);
+  await new Promise<void>((resolve) => {
+    child.stdout!.on('data', (d) => {
+      seen += d;
+      if (checkpointLines(seen).length >= 1) resolve();
+    });
+  });
+  // cairn dies at once; its training script (own process group) is stopped
+  // by hand, as it would be by a machine's reboot.
+  const descendants = (pid: number): number[] => {
+    const kids = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).stdout.split(/\s+/).filter(Boolean).map(Number);
+    return kids.flatMap((k) => [k, ...descendants(k)]);
+  };
+  const training = descendants(child.pid!);
+  child.kill('SIGKILL');
+  // (They hold cairn's stdout open, so cairn's end is only seen once they are gone.)
+  for (const pid of training) spawnSync('kill', ['-9', String(pid)]);
+  await run;
+  const left = await readdir(tmp);
+  assert.ok(left.some((n) => n.startsWith('cairn-signal-')), `the killed run's signal folder is there: ${left}`);
+  await stat(join(ws, '.dvc', 'tmp'));
+  // Any later run in the workspace cleans up what the killed one could not.
+  await writeFile(join(ws, 'params.yaml'), (await readFile(join(ws, 'params.yaml'), 'utf8')).replace(/epochs: \d+/, 'epochs: 1').replace(/sleep: [\d.]+/, 'sleep: 0'));
+  assertOk(await cairn(['exp', 'run', '--reset'], { cwd: ws, env }), 'exp run after the kill');
+  await assert.rejects(stat(join(ws, '.dvc')), /ENOENT/, '.dvc/ the killed run created is removed');
+  assert.deepEqual((await readdir(tmp)).filter((n) => n.startsWith('cairn-signal-')), [], 'no signal folder left');
 });

@@ -61,8 +61,28 @@ async function parse(argv: string[]): Promise<void> {
   }
 }
 
+/**
+ * A reader that went away (`cairn exp show | head -1`, a closed terminal)
+ * must not crash cairn with a stack trace mid-command: a running training
+ * keeps being recorded, and what was recorded stays consistent. Node reports
+ * EPIPE as an 'error' event that, unhandled, kills the process; once a stream
+ * is closed, later writes are dropped silently, as `git log | head` does.
+ * Any other output error (a full disk under `> file`) still fails the command.
+ */
+export function tolerateClosedOutput(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.listenerCount('error') > 0) continue;
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') return;
+      process.exitCode = EXIT.failed;
+      if (stream === process.stdout && !process.stderr.destroyed) process.stderr.write(`cairn: error: cannot write the output: ${err.message}\n`);
+    });
+  }
+}
+
 /** Runs the CLI with `argv` (no node/script prefix) and exits with SPEC's exit codes. */
 export async function run(argv: string[]): Promise<void> {
+  tolerateClosedOutput();
   const verbose = argv.includes('-v') || argv.includes('--verbose');
   let code: number = EXIT.ok;
   try {
@@ -83,6 +103,7 @@ export async function run(argv: string[]): Promise<void> {
       code = reportError(err, verbose);
     }
   }
-  process.exitCode = code;
+  // An output error already reported keeps its failing code.
+  if (code !== EXIT.ok || process.exitCode === undefined) process.exitCode = code;
 }
 

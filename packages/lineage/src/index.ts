@@ -29,8 +29,11 @@ export { resolveRef } from './resolve.js';
 export { ancestors, commonAncestor, isAncestor, walkChain, type ChainEntry } from './graph.js';
 export { checkName, isValidName, randomName, expRef, EXP_REF_PREFIX } from './names.js';
 export { displayParams, sortKeysDeep, DEFAULT_PARAMS_FILE } from './params.js';
+export { verifyExperiments, type LineageProblem } from './verify.js';
+export { checkWorkspacePath, isWorkspacePath, workspacePathProblem, pathsOverlap, RESERVED_DIRS, RESERVED_FILES } from './workspace-path.js';
 export {
   BASELINE_KIND,
+  checkRecordPaths,
   CHECKPOINT_KIND,
   EXPERIMENT_KIND,
   RECORD_VERSION,

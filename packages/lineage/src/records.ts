@@ -1,4 +1,5 @@
-import { CairnError, type ObjectId, type Store } from '@cairn/store';
+import { CairnError, isCairnError, type ObjectId, type Store } from '@cairn/store';
+import { checkWorkspacePath, pathsOverlap } from './workspace-path.js';
 
 /*
  * The records lineage keeps in the store. Each body carries `kind` and
@@ -164,6 +165,25 @@ export function checkParams(params: unknown): asserts params is Params {
   }
 }
 
+/**
+ * Every path a record names must pass the workspace-path rule, and outs must
+ * not overlap each other, a dep or a params file (as the pipeline parser
+ * guarantees): `exp apply` writes them all, and overlapping targets would
+ * let one write go through another.
+ */
+export function checkRecordPaths(r: { outs?: Record<string, unknown>; deps: Record<string, unknown>; params: Params }): void {
+  const outs = Object.keys(r.outs ?? {});
+  const deps = Object.keys(r.deps);
+  const files = Object.keys(r.params);
+  for (const p of outs) checkWorkspacePath(p, 'out');
+  for (const p of deps) checkWorkspacePath(p, 'dep');
+  for (const p of files) checkWorkspacePath(p, 'params file');
+  for (let i = 0; i < outs.length; i++) {
+    for (let j = 0; j < i; j++) if (pathsOverlap(outs[i], outs[j])) throw new CairnError('BAD_INPUT', `outs '${outs[j]}' and '${outs[i]}' overlap`);
+    for (const d of [...deps, ...files]) if (pathsOverlap(outs[i], d)) throw new CairnError('BAD_INPUT', `out '${outs[i]}' overlaps dep or params file '${d}'`);
+  }
+}
+
 export function checkMetrics(metrics: unknown): asserts metrics is Metrics {
   if (!isPlainObject(metrics)) throw new CairnError('BAD_INPUT', 'metrics must be an object');
   checkData(metrics, 'metrics');
@@ -206,6 +226,7 @@ export function makeCheckpoint(f: CheckpointFields): CheckpointRecord {
   checkEntries(f.deps, 'deps');
   checkParams(f.params);
   checkMetrics(f.metrics);
+  checkRecordPaths(f);
   return {
     kind: CHECKPOINT_KIND,
     version: RECORD_VERSION,
@@ -247,11 +268,33 @@ export function isCheckpointBody(body: unknown): body is CheckpointRecord {
   return isPlainObject(body) && body.kind === CHECKPOINT_KIND;
 }
 
-/** Reads a checkpoint; an ID of anything else is refused as bad input. */
+/**
+ * Records come from other stores (import, remotes): a decoded record is
+ * checked like any input before anything uses its paths, and the error
+ * names the record, since the user never typed those paths.
+ */
+function checkDecoded(id: ObjectId, what: string, check: () => void): void {
+  try {
+    check();
+  } catch (err) {
+    if (isCairnError(err, 'BAD_INPUT')) {
+      throw new CairnError('BAD_INPUT', `${what} ${shortId(id)} is refused: ${err.message}`, { hint: err.hint, cause: err });
+    }
+    throw err;
+  }
+}
+
+/** Reads a checkpoint; an ID of anything else, or a record naming unsafe paths, is refused as bad input. */
 export async function readCheckpoint(store: Store, id: ObjectId): Promise<CheckpointRecord> {
   const { body } = await store.getRecord<unknown>(id);
   if (!isCheckpointBody(body)) throw new CairnError('BAD_INPUT', `${shortId(id)} is not a checkpoint`);
   checkVersion(body, id, 'checkpoint');
+  checkDecoded(id, 'checkpoint', () => {
+    checkEntries(body.outs, 'outs');
+    checkEntries(body.deps, 'deps');
+    checkParams(body.params);
+    checkRecordPaths(body);
+  });
   return body;
 }
 
@@ -272,6 +315,7 @@ export async function readExperimentState(store: Store, id: ObjectId, name: stri
 export async function putBaseline(store: Store, b: BaselineState): Promise<ObjectId> {
   checkEntries(b.deps, 'deps');
   checkParams(b.params);
+  checkRecordPaths(b);
   const body: BaselineRecord = { kind: BASELINE_KIND, version: RECORD_VERSION, deps: pickDeps(b.deps), params: b.params };
   // No links: the dep IDs are a description here, and the store need not hold them yet.
   return store.putRecord(body, []);
@@ -281,5 +325,10 @@ export async function getBaseline(store: Store, id: ObjectId): Promise<BaselineR
   const { body } = await store.getRecord<unknown>(id);
   if (!isPlainObject(body) || body.kind !== BASELINE_KIND) throw new CairnError('BAD_INPUT', `${shortId(id)} is not a baseline`);
   checkVersion(body, id, 'baseline');
+  checkDecoded(id, 'baseline', () => {
+    checkEntries(body.deps, 'deps');
+    checkParams(body.params);
+    checkRecordPaths(body as unknown as BaselineRecord);
+  });
   return body as unknown as BaselineRecord;
 }

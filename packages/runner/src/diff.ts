@@ -79,10 +79,11 @@ async function workspaceSide(store: Store, ws: string): Promise<Side> {
   };
 }
 
-async function dirSize(dir: string): Promise<number> {
+async function dirSize(dir: string | Buffer): Promise<number> {
   let total = 0;
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
+  // Names as bytes: a name that is not UTF-8 would not survive a string.
+  for (const e of await readdir(dir, { encoding: 'buffer', withFileTypes: true })) {
+    const p = Buffer.concat([Buffer.from(dir), Buffer.from('/'), e.name as unknown as Buffer]);
     if (e.isDirectory()) total += await dirSize(p);
     else if (e.isFile()) total += (await lstat(p)).size;
   }

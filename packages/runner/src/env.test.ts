@@ -33,6 +33,22 @@ describe('buildRunEnv', () => {
   });
 });
 
+describe('buildRunEnv for DVCLive', () => {
+  it("passes DVC 2.x's live settings as DVCLive 0.x reads them (bool(int(value)))", () => {
+    const env = buildRunEnv({ root: '/w', expName: 'e', step: 0, resume: false, signalPath: '/s', base: {}, live: { path: 'logs', summary: true, html: false } });
+    assert.equal(env.DVCLIVE_PATH, 'logs');
+    assert.equal(env.DVCLIVE_SUMMARY, '1');
+    assert.equal(env.DVCLIVE_HTML, '0');
+    assert.equal(env.DVCLIVE_RESUME, undefined);
+  });
+
+  it('sets DVCLIVE_RESUME, not CAIRN_RESUME, for a new experiment started from a checkpoint', () => {
+    const env = buildRunEnv({ root: '/w', expName: 'e', step: 5, resume: false, fromCheckpoint: true, signalPath: '/s', base: {} });
+    assert.equal(env.DVCLIVE_RESUME, '1');
+    assert.equal(env.CAIRN_RESUME, undefined);
+  });
+});
+
 describe('pythonModuleDir', () => {
   it('holds cairn.py', () => {
     assert.ok(path.isAbsolute(pythonModuleDir()));

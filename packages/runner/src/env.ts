@@ -12,6 +12,17 @@ export interface RunEnvOptions {
   step: number;
   /** True when continuing an experiment from its tip. */
   resume: boolean;
+  /**
+   * True when the run starts from a recorded checkpoint (a resume, a
+   * changed-params branch or --rev): DVC 2.x set DVCLIVE_RESUME for every
+   * such run, so DVCLive goes on from its summary's step. Defaults to `resume`.
+   */
+  fromCheckpoint?: boolean;
+  /**
+   * DVC 2.x's `live: {DIR: {summary, html}}`: DIR relative to the folder the
+   * command runs in, as DVC passed it.
+   */
+  live?: { path: string; summary: boolean; html: boolean };
   /** cairn's own signal file (absolute). */
   signalPath: string;
   /** DVC_ROOT; defaults to `root`. */
@@ -53,9 +64,14 @@ export function buildRunEnv(opts: RunEnvOptions): Record<string, string> {
     DVC_ROOT: opts.dvcRoot ?? opts.root,
     PYTHONPATH: env.PYTHONPATH ? `${pythonDir}${path.delimiter}${env.PYTHONPATH}` : pythonDir,
   });
-  if (opts.resume) {
-    env.CAIRN_RESUME = '1';
-    env.DVCLIVE_RESUME = '1';
+  if (opts.resume) env.CAIRN_RESUME = '1';
+  if (opts.fromCheckpoint ?? opts.resume) env.DVCLIVE_RESUME = '1';
+  if (opts.live) {
+    // "1"/"0", as DVC 2.x passed them (str(int(flag))): DVCLive 0.x reads
+    // them with bool(int(...)), which fails on "true".
+    env.DVCLIVE_PATH = opts.live.path;
+    env.DVCLIVE_SUMMARY = opts.live.summary ? '1' : '0';
+    env.DVCLIVE_HTML = opts.live.html ? '1' : '0';
   }
   return env;
 }

@@ -15,5 +15,5 @@ export { capturePaths, sameEntries, sameValues } from './snapshot.js';
 export { readWorkspaceState, type WorkspaceState } from './workspace.js';
 export { applyCheckpoint, type ApplyOptions, type ApplyResult } from './apply.js';
 export { diffExperiments, type DiffOptions, type DiffResult, type ValueChange, type PathChange } from './diff.js';
-export { markRunning, listRunning } from './running.js';
+export { listRunning, refuseRunning, takeRunLease } from './running.js';
 export { renderReport, buildReportModel, loadReportAssets, writeReportFile, writeLiveReport, LiveReport, lineageOf, LIVE_REPORT_FILE, type ReportAssets, type ReportModel, type RenderOptions, type LiveReportOptions, type LiveReportEvent } from './report/index.js';

@@ -64,7 +64,13 @@ function damaged(why: string): CairnError {
   });
 }
 
-export async function writeLock(workspace: string, state: LockState): Promise<void> {
+/** The text of `cairn.lock` for `state`: what `writeLock` writes, for `exp apply` to stage with its other files. */
+export function renderLock(state: LockState): string {
   const header = '# Written by cairn: the checkpoint the workspace was last run or applied at. Do not edit.\n';
-  await writeFileAtomic(path.join(workspace, LOCK_FILE), header + stringify({ schema: '1', ...state }));
+  return header + stringify({ schema: '1', ...state });
+}
+
+/** Durable: temp file fsynced, renamed, folder fsynced. */
+export async function writeLock(workspace: string, state: LockState): Promise<void> {
+  await writeFileAtomic(path.join(workspace, LOCK_FILE), renderLock(state));
 }

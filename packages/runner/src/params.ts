@@ -283,8 +283,30 @@ function sameValue(a: unknown, b: unknown): boolean {
 
 async function editParams(workspaceDir: string, file: string, entries: Entry[], keepTop: Set<string> | undefined): Promise<boolean> {
   const abs = resolveInWorkspace(workspaceDir, file);
+  const text = await renderEdit(file, (await readText(abs, file)) ?? '', entries, keepTop);
+  if (text === undefined) return false;
+  await writeFileAtomic(abs, text);
+  return true;
+}
+
+/**
+ * The text `writeParamsValues` would write, without writing it: undefined
+ * when the file already holds the values. `original` is the file's current
+ * text (empty when absent). Lets `exp apply` check and stage every file
+ * before it changes any.
+ */
+export async function renderParamsValues(
+  file: string,
+  original: string,
+  values: Record<string, unknown>,
+  opts: { exact?: boolean } = {},
+): Promise<string | undefined> {
+  const entries = Object.entries(values).map(([key, value]) => ({ key, value, node: null }));
+  return renderEdit(file, original, entries, opts.exact ? new Set(Object.keys(values)) : undefined);
+}
+
+async function renderEdit(file: string, original: string, entries: Entry[], keepTop: Set<string> | undefined): Promise<string | undefined> {
   const format = formatOf(file, 'params');
-  const original = (await readText(abs, file)) ?? '';
   // Validates the file (and reports a malformed one with its line) before
   // any edit is attempted.
   const before = parseStructured(original, file, format, 'params');
@@ -293,7 +315,7 @@ async function editParams(workspaceDir: string, file: string, entries: Entry[], 
       const r = getParam(data, e.key);
       return r.found && sameValue(r.value, e.value);
     }) && (keepTop === undefined || Object.keys(data).every((k) => keepTop.has(k)));
-  if (wanted(before)) return false;
+  if (wanted(before)) return undefined;
 
   const doc = parseDocument(original, { keepSourceTokens: true, prettyErrors: false });
   const text = doc.errors.length === 0 ? spliceEdit(original, doc, entries, keepTop, format) : undefined;
@@ -304,14 +326,9 @@ async function editParams(workspaceDir: string, file: string, entries: Entry[], 
     } catch {
       ok = false;
     }
-    if (ok) {
-      await writeFileAtomic(abs, text);
-      return true;
-    }
+    if (ok) return text;
   }
-  const next = format === 'json' ? jsonEdit(original, before, entries, keepTop, file) : yamlEdit(original, doc, entries, keepTop, file);
-  await writeFileAtomic(abs, next);
-  return true;
+  return format === 'json' ? jsonEdit(original, before, entries, keepTop, file) : yamlEdit(original, doc, entries, keepTop, file);
 }
 
 /** Replaces only the characters of each changed value; undefined when that cannot express the edit. */

@@ -174,10 +174,24 @@ stages:
 
   it("reads DVC 2.x's live forms", () => {
     const a = parsePipeline(`stages:\n  t:\n    cmd: x\n    live:\n      logs:\n        summary: true\n        html: false\n`, 'dvc.yaml');
-    assert.deepEqual(a.stages.t.live, { html: false, dir: 'logs' });
+    assert.deepEqual(a.stages.t.live, { html: false, summary: true, dir: 'logs' });
     const b = parsePipeline(`stages:\n  t:\n    cmd: x\n    live: training_logs\n`, 'dvc.yaml');
-    assert.deepEqual(b.stages.t.live, { html: true, dir: 'training_logs' });
+    assert.deepEqual(b.stages.t.live, { html: true, summary: true, dir: 'training_logs' });
     assert.match(parseErr(`stages:\n  t:\n    cmd: x\n    live:\n      htlm: true\n`).message, /unknown key 'htlm' in 'live'/);
+    const c = parsePipeline(`stages:\n  t:\n    cmd: x\n    live:\n      logs:\n        summary: false\n`, 'dvc.yaml');
+    assert.deepEqual(c.stages.t.live, { html: true, summary: false, dir: 'logs' });
+    assert.deepEqual(c.stages.t.metrics, [], 'no summary, no summary metrics file');
+  });
+
+  it("acts on the DVC checkpoint page's live section: no warning, the summary is a metrics file", () => {
+    const page = 'stages:\n  train:\n    cmd: python train.py\n    deps:\n      - train.py\n    outs:\n      - model.pt:\n          checkpoint: true\n    live:\n      logs:\n        summary: true\n        html: true\n';
+    const p = parsePipeline(page, 'dvc.yaml');
+    assert.deepEqual(p.warnings, []);
+    assert.deepEqual(p.stages.train.live, { html: true, summary: true, dir: 'logs' });
+    assert.deepEqual(p.stages.train.metrics, [{ path: 'logs.json', cache: false }]);
+    const w = parsePipeline(page.replace('cmd: python train.py', 'cmd: python train.py\n    wdir: sub'), 'dvc.yaml');
+    assert.deepEqual(w.stages.train.metrics, [{ path: 'sub/logs.json', cache: false }]);
+    assert.match(parseErr(page.replace('      - train.py', '      - logs.json')).message, /out 'logs.json' is also a dep/);
   });
 
   it('follows YAML anchors, aliases and merge keys', () => {

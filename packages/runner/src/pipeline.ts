@@ -31,8 +31,14 @@ export interface MetricSpec {
 
 export interface LiveSpec {
   html: boolean;
-  /** DVC 2.x's `live: DIR` form names the DVCLive output directory. */
+  /**
+   * DVC 2.x's `live: DIR` forms name the DVCLive output directory: the
+   * command gets DVCLIVE_PATH, DVCLive writes its history under DIR and its
+   * summary to `DIR.json`, and the report goes to `DIR.html`.
+   */
   dir?: string;
+  /** With `dir`: DVCLive writes the summary, read as a metrics file (DVC's default: true). */
+  summary?: boolean;
 }
 
 /**
@@ -88,8 +94,11 @@ const PLOT_KEYS = [
   'title',
   'header',
 ];
+// `summary` only means something with a DVCLive directory (DVC's form).
 const LIVE_FLAGS_ACTED = ['html'];
 const LIVE_FLAGS_IGNORED = ['summary', 'cache'];
+const LIVE_DIR_FLAGS_ACTED = ['html', 'summary'];
+const LIVE_DIR_FLAGS_IGNORED = ['cache'];
 // Never valid as an out: restoring or resetting it would destroy cairn's,
 // DVC's or git's own state.
 const RESERVED_TOP = ['.cairn', '.dvc', '.git'];
@@ -341,7 +350,7 @@ function parseLive(ck: Checker, node: YamlNode | null, wdir: string, where: stri
   const dirName = scalarString(node);
   if (dirName !== undefined) {
     const dir = workspacePath(ck, node, dirName, wdir, `in 'live' ${where}`);
-    return dir === undefined ? undefined : { html: true, dir };
+    return dir === undefined ? undefined : { html: true, summary: true, dir };
   }
   if (!isMap(node)) {
     ck.error(node, `'live' ${where} must be a mapping such as '{html: true}'`);
@@ -356,19 +365,25 @@ function parseLive(ck: Checker, node: YamlNode | null, wdir: string, where: stri
   if (dvcForm) {
     const pair = pairs[0];
     const dir = workspacePath(ck, pair.key, scalarString(pair.key) ?? '', wdir, `in 'live' ${where}`);
-    let html = true;
+    const flags = { html: true, summary: true };
     if (isMap(pair.value)) {
-      for (const fp of ck.keys(pair.value, LIVE_FLAGS_ACTED, LIVE_FLAGS_IGNORED, `in 'live' ${where}`)) {
-        html = parseBool(ck, fp.value, 'html', `in 'live' ${where}`) ?? html;
+      for (const fp of ck.keys(pair.value, LIVE_DIR_FLAGS_ACTED, LIVE_DIR_FLAGS_IGNORED, `in 'live' ${where}`)) {
+        const k = scalarString(fp.key) as 'html' | 'summary';
+        flags[k] = parseBool(ck, fp.value, k, `in 'live' ${where}`) ?? flags[k];
       }
     }
-    return dir === undefined ? undefined : { html, dir };
+    return dir === undefined ? undefined : { ...flags, dir };
   }
   let html = true;
   for (const fp of ck.keys(node, LIVE_FLAGS_ACTED, LIVE_FLAGS_IGNORED, `in 'live' ${where}`)) {
     html = parseBool(ck, fp.value, 'html', `in 'live' ${where}`) ?? html;
   }
   return { html };
+}
+
+/** DVCLive's summary file of a live directory: `DIR.json` beside it. */
+export function liveSummaryPath(dir: string): string {
+  return `${dir}.json`;
 }
 
 function parseStage(ck: Checker, name: string, nameNode: YamlNode, node: YamlNode | null, isDvc: boolean): Stage | undefined {
@@ -449,6 +464,15 @@ function parseStage(ck: Checker, name: string, nameNode: YamlNode, node: YamlNod
   }
 
   const live = fields.has('live') ? parseLive(ck, fields.get('live')!.value, wdir, where) : undefined;
+  // DVC read DVCLive's summary as a metrics file; so does every reader of
+  // stage.metrics here (checkpoints, the workspace row, diff, apply).
+  if (live?.dir !== undefined && live.summary) {
+    const summary = liveSummaryPath(live.dir);
+    if (!metrics.some((m) => m.path === summary)) {
+      metrics.push({ path: summary, cache: false });
+      outNodes.set(summary, fields.get('live')!.key!);
+    }
+  }
 
   // Outs (metrics files included) must be disjoint from each other and from
   // every dep: an out that is or holds a dep would be clobbered on restore,

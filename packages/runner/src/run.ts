@@ -5,7 +5,7 @@
  * being recorded, so other processes read it between checkpoints.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { lstat, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Store, isCairnError } from '@cairn/store';
@@ -14,12 +14,13 @@ import { CairnError } from './errors.js';
 import { loadPipeline, selectStage, DEFAULT_PARAMS_FILE, type Stage } from './pipeline.js';
 import { parseSetArg, readParams, setParams, type ParamValues } from './params.js';
 import { readMetrics, type MetricValues } from './metrics.js';
-import { SignalWatcher, dvcSignalPath, prepareDvcTmp, type Signal } from './signal.js';
+import { SignalWatcher, dvcSignalPath, makeSignalDir, prepareDvcTmp, type Signal } from './signal.js';
 import { buildRunEnv } from './env.js';
 import { readLock, writeLock } from './lockfile.js';
 import { capturePaths, sameEntries, sameValues, type Captured } from './snapshot.js';
-import { lockWorkspace, markRunning } from './running.js';
+import { lockWorkspace, takeRunLease, traceWait } from './running.js';
 import { LiveReport } from './report/live.js';
+import { recoverApply, writableTarget } from './workspace.js';
 
 export type RunEvent =
   | { type: 'warning'; message: string }
@@ -54,7 +55,7 @@ export interface RunResult {
 type Mode =
   | { kind: 'fresh' }
   | { kind: 'resume'; tip: string }
-  | { kind: 'branch'; from: string; basedOn: string; atTip: boolean }
+  | { kind: 'branch'; from: string; basedOn: string; atTip: boolean; outChanged?: string }
   | { kind: 'rev'; from: string };
 
 function defaultGrace(): number {
@@ -91,7 +92,12 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     if (opts.name !== undefined && (await findExperiment(store, opts.name))) {
       throw new CairnError('BAD_INPUT', `experiment name '${opts.name}' is already in use`, { hint: 'choose another --name, or cairn exp remove it' });
     }
-    return opts.rev === undefined ? undefined : resolveRef(store, opts.rev);
+    if (opts.rev === undefined) return undefined;
+    const id = await resolveRef(store, opts.rev);
+    // A hostile or damaged record (unsafe out paths, outs behind a symlink leaving the workspace) is refused before anything is written.
+    const rec = await readCheckpoint(store, id);
+    for (const p of Object.keys(rec.outs)) await writableTarget(ws, p, opts.storeDir);
+    return id;
   });
   const unlockWorkspace = await lockWorkspace(opts.storeDir, ws);
   try {
@@ -110,6 +116,9 @@ async function runLocked(
   allOuts: string[],
   revId: string | undefined,
 ): Promise<RunResult> {
+  // A killed exp apply is finished (or undone) first, so this run starts from a whole workspace.
+  const recovered = await recoverApply(ws);
+  if (recovered) emit({ type: 'info', message: recovered });
   const lock = await readLock(ws);
   if (opts.set?.length) {
     const defaultFile = stage.params[0]?.file ?? DEFAULT_PARAMS_FILE;
@@ -124,6 +133,7 @@ async function runLocked(
   const params: ParamValues = await readParams(ws, stage.params);
 
   // Decide what this run is, and snapshot the deps, in one short store session.
+  const notes: string[] = [];
   const plan = await Store.with(opts.storeDir, async (store) => {
     const deps = await capturePaths(store, ws, stage.deps, 'dep');
     let mode: Mode = { kind: 'fresh' };
@@ -132,7 +142,7 @@ async function runLocked(
       const from = revId;
       parent = await readCheckpoint(store, from);
       // --rev restores the checkpoint's outs so the script starts from them.
-      for (const [p, e] of Object.entries(parent.outs)) await store.getToPath(e.id, path.resolve(ws, p));
+      for (const [p, e] of Object.entries(parent.outs)) await store.getToPath(e.id, await writableTarget(ws, p, opts.storeDir));
       mode = { kind: 'rev', from };
     } else if (!opts.reset && lock && (await store.has(lock.checkpoint))) {
       // The checkpoint the last run or apply left here is where this run continues from.
@@ -141,27 +151,54 @@ async function runLocked(
       const atTip = exp?.tip === lock.checkpoint;
       const unchanged = sameValues(parent.params, params) && sameEntries(parent.deps, deps) && opts.name === undefined;
       mode = atTip && unchanged ? { kind: 'resume', tip: lock.checkpoint } : { kind: 'branch', from: lock.checkpoint, basedOn: lock.experiment, atTip };
+      // Honest resume: the checkpoint outs the script will load must be the
+      // ones of the checkpoint this run continues from. A missing one is
+      // restored from it; one that differs (edited, or written after the last
+      // recorded checkpoint) is kept, but its chain is not continued as if
+      // nothing happened: the run becomes a new experiment from that checkpoint.
+      for (const p of ckptOuts) {
+        const e = parent.outs[p];
+        if (!e) continue;
+        const abs = await writableTarget(ws, p, opts.storeDir);
+        if (!(await lstat(abs).then(() => true, () => false))) {
+          await store.getToPath(e.id, abs);
+          notes.push(`Restored '${p}' from checkpoint ${lock.checkpoint.slice(0, 7)} (it was missing).`);
+        } else if (mode.kind === 'resume' && (await store.hashPath(abs)) !== e.id) {
+          mode = { kind: 'branch', from: lock.checkpoint, basedOn: lock.experiment, atTip: true, outChanged: p };
+        }
+      }
     }
-    return { deps, mode, parent };
+    // Leased before the lock goes: gc must not take the dep snapshot (named by
+    // no ref until the first checkpoint) or the parent, nor anyone the name.
+    const name = mode.kind === 'resume' ? lock!.experiment : (opts.name ?? randomName());
+    const parentId = mode.kind === 'resume' ? mode.tip : mode.kind === 'fresh' ? undefined : mode.from;
+    const lease = await takeRunLease(store, name, [...Object.values(deps).map((d) => d.id), ...(parentId ? [parentId] : [])]);
+    return { deps, mode, parent, name, lease };
   });
+  for (const n of notes) emit({ type: 'info', message: n });
 
   if (opts.reset) {
     for (const p of ckptOuts) await rm(path.resolve(ws, p), { recursive: true, force: true });
   }
   const mode = plan.mode;
   const resume = mode.kind === 'resume';
-  const expName = resume ? lock!.experiment : (opts.name ?? randomName());
+  const expName = plan.name;
   const firstStep = plan.parent ? plan.parent.step + 1 : 0;
   if (mode.kind === 'resume') emit({ type: 'info', message: `Resuming experiment '${expName}'.` });
-  else if (mode.kind === 'branch' && mode.atTip) emit({ type: 'info', message: `Modified checkpoint experiment based on '${mode.basedOn}' will be created.` });
+  else if (mode.kind === 'branch' && mode.outChanged !== undefined) {
+    emit({
+      type: 'info',
+      message: `'${mode.outChanged}' differs from checkpoint ${mode.from.slice(0, 7)} of '${mode.basedOn}', so that experiment is not resumed: new experiment '${expName}' starts from that checkpoint with the '${mode.outChanged}' on disk.`,
+    });
+  } else if (mode.kind === 'branch' && mode.atTip) emit({ type: 'info', message: `Modified checkpoint experiment based on '${mode.basedOn}' will be created.` });
   else if (mode.kind === 'branch') emit({ type: 'info', message: `New checkpoint experiment '${expName}' branching from '${mode.from.slice(0, 7)}' of '${mode.basedOn}' will be created.` });
   else if (mode.kind === 'rev') emit({ type: 'info', message: `Restored checkpoint '${mode.from.slice(0, 7)}'; new experiment '${expName}' branches from it.` });
   else emit({ type: 'info', message: `Running experiment '${expName}'${opts.reset ? ' from scratch' : ''}.` });
 
-  const sigDir = await mkdtemp(path.join(tmpdir(), 'cairn-signal-'));
+  const sigDir = await makeSignalDir(tmpdir());
   const signalPath = path.join(sigDir, 'CAIRN_CHECKPOINT');
   const cleanupDvc = await prepareDvcTmp(ws);
-  const unmarkRunning = await markRunning(opts.storeDir, expName, ws);
+  const unmarkRunning = () => plan.lease.release();
   const watcher = new SignalWatcher([signalPath, dvcSignalPath(ws)]);
   await watcher.start();
 
@@ -169,7 +206,11 @@ async function runLocked(
   let created = resume; // the experiment exists once its first checkpoint is recorded
   let lastOuts: Record<string, Captured> = resume ? plan.parent!.outs : {};
   let tip: string | null = resume ? (mode as { tip: string }).tip : null;
-  const live = stage.live?.html ? new LiveReport(opts.storeDir, ws, expName, emit) : undefined;
+  // DVC 2.x's form (a DVCLive directory) puts the report at DIR.html, as DVCLive did, and
+  // links it after every checkpoint, as DVC did.
+  const liveDir = stage.live?.dir;
+  const liveOpts = liveDir === undefined ? {} : { file: `${liveDir}.html`, announceEach: true, yieldToOthers: true };
+  const live = stage.live?.html ? new LiveReport(opts.storeDir, ws, expName, emit, liveOpts) : undefined;
 
   /** Records one checkpoint of `paths`; returns its ID. */
   /** Appends a checkpoint of already captured outs, in an open store session. */
@@ -186,6 +227,7 @@ async function runLocked(
       Object.entries(outs).map(([p, e]) => [p, { ...e, checkpoint: ckptOuts.includes(p) }]),
     );
     const r = await appendCheckpoint(store, expName, { stage: stage.name, cmd: stage.cmd, outs: outEntries, deps: plan.deps, params, metrics }, { expectTip: tip });
+    await plan.lease.update({ roots: [...Object.values(plan.deps).map((d) => d.id), r.id] });
     tip = r.id;
     lastOuts = outs;
     recorded.push(r.id);
@@ -198,13 +240,29 @@ async function runLocked(
   /** Records one checkpoint of `paths`; returns its ID. */
   const record = async (paths: string[], what: string, signalMetrics?: Record<string, unknown>): Promise<{ id: string; step: number }> => {
     const metrics = await readAllMetrics(signalMetrics);
-    return Store.with(opts.storeDir, async (store) => append(store, await capturePaths(store, ws, paths, what), metrics));
+    const asked = performance.now();
+    let waited = 0;
+    const r = await Store.with(opts.storeDir, async (store) => {
+      waited = performance.now() - asked;
+      return append(store, await capturePaths(store, ws, paths, what), metrics);
+    });
+    await traceWait(expName, r.step, waited);
+    return r;
   };
 
-  const env = buildRunEnv({ root: ws, expName, step: firstStep, resume, signalPath });
+  const cwd = stage.wdir ? path.resolve(ws, stage.wdir) : ws;
+  const env = buildRunEnv({
+    root: ws,
+    expName,
+    step: firstStep,
+    resume,
+    fromCheckpoint: plan.parent !== null,
+    signalPath,
+    live: stage.live && liveDir !== undefined ? { path: path.relative(cwd, path.resolve(ws, liveDir)) || '.', summary: stage.live.summary ?? false, html: stage.live.html } : undefined,
+  });
   const child = spawn(stage.cmd, {
     shell: true,
-    cwd: stage.wdir ? path.resolve(ws, stage.wdir) : ws,
+    cwd,
     env,
     stdio: 'inherit',
     // Its own process group, so stopping it reaches the shell's children too.

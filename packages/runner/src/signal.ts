@@ -10,7 +10,7 @@
  */
 import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
-import { mkdir, readFile, rmdir, stat, unlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseJsonLenient, writeFileAtomic } from './structured.js';
 
@@ -272,18 +272,31 @@ async function isDir(p: string): Promise<boolean> {
 }
 
 /**
+ * Records which folders a run created for DVC's helper, inside the folder
+ * itself: a run killed with -9 cannot clean up, so the next run in the
+ * workspace finds this note, adopts those folders as its own and removes
+ * them when it ends.
+ */
+const CREATED_NOTE = 'cairn-created';
+
+/**
  * Makes sure `<root>/.dvc/tmp/` exists for the run, since DVC's helper
  * needs `.dvc/` to find the root and does not create `tmp/`. The returned
- * cleanup removes only what this call created, and only when empty apart
- * from the signal files, so nothing of the user's is ever deleted.
+ * cleanup removes only what this call (or a killed earlier run) created,
+ * and only when empty apart from the signal files, so nothing of the
+ * user's is ever deleted.
  */
 export async function prepareDvcTmp(root: string): Promise<() => Promise<void>> {
   const dvcDir = path.join(root, '.dvc');
   const tmpDir = path.join(dvcDir, 'tmp');
-  const createdDvc = !(await isDir(dvcDir));
-  if (createdDvc) await mkdir(dvcDir, { recursive: true });
-  const createdTmp = !(await isDir(tmpDir));
-  if (createdTmp) await mkdir(tmpDir);
+  const note = path.join(tmpDir, CREATED_NOTE);
+  const left = await readFile(note, 'utf8').catch(() => undefined);
+  let createdDvc = left === 'dvc' || !(await isDir(dvcDir));
+  if (!(await isDir(dvcDir))) await mkdir(dvcDir, { recursive: true });
+  const createdTmp = left !== undefined || !(await isDir(tmpDir));
+  if (!(await isDir(tmpDir))) await mkdir(tmpDir);
+  if (createdTmp) await writeFile(note, createdDvc ? 'dvc' : 'tmp');
+  else createdDvc = false;
   let done = false;
   return async () => {
     if (done) return;
@@ -292,10 +305,38 @@ export async function prepareDvcTmp(root: string): Promise<() => Promise<void>> 
     const signal = path.join(tmpDir, DVC_SIGNAL_FILE);
     await unlink(signal).catch(() => undefined);
     await unlink(errorPathFor(signal)).catch(() => undefined);
+    await unlink(note).catch(() => undefined);
     const removedTmp = await rmdir(tmpDir).then(
       () => true,
       () => false,
     );
     if (removedTmp && createdDvc) await rmdir(dvcDir).catch(() => undefined);
   };
+}
+
+const SIGNAL_DIR_PREFIX = 'cairn-signal-';
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * A fresh folder under `parent` (the system temp folder) for the run's
+ * signal file, named with this process's PID. Folders of runs whose process
+ * is gone (killed with -9, so their cleanup never ran) are removed first.
+ */
+export async function makeSignalDir(parent: string): Promise<string> {
+  const names = await readdir(parent).catch(() => [] as string[]);
+  for (const name of names) {
+    const m = /^cairn-signal-(\d+)-/.exec(name);
+    if (m && Number(m[1]) !== process.pid && !processAlive(Number(m[1]))) {
+      await rm(path.join(parent, name), { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+  return mkdtemp(path.join(parent, `${SIGNAL_DIR_PREFIX}${process.pid}-`));
 }

@@ -3,12 +3,11 @@
  * metrics) and of `key=value` command-line values, so that every one of
  * them fails the same way: CairnError BAD_INPUT naming the file and line.
  */
-import { randomBytes } from 'node:crypto';
-import { chmod, rename, stat, unlink, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import type { Node as YamlNode } from 'yaml';
 import { CairnError } from './errors.js';
+import { writeFileDurable } from './durable.js';
 
 export type Format = 'json' | 'yaml';
 
@@ -233,24 +232,9 @@ export function splitAssignment(arg: string, context: string, example: string): 
 
 /**
  * Replaces a file through a temporary file in the same folder, so a crash
- * or a concurrent reader never sees half a file. Keeps the old file's mode.
+ * or a concurrent reader never sees half a file, and fsyncs file and folder
+ * so the new content survives a power cut. Keeps the old file's mode.
  */
 export async function writeFileAtomic(file: string, data: string): Promise<void> {
-  const dir = path.dirname(file);
-  await mkdir(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  let mode: number | undefined;
-  try {
-    mode = (await stat(file)).mode & 0o7777;
-  } catch {
-    mode = undefined;
-  }
-  try {
-    await writeFile(tmp, data);
-    if (mode !== undefined) await chmod(tmp, mode);
-    await rename(tmp, file);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
+  await writeFileDurable(file, data);
 }

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
 /** fsync a folder so that a rename or unlink inside it survives a power cut. */
-export async function syncDir(dir: string): Promise<void> {
+export async function syncDir(dir: string | Buffer): Promise<void> {
   const fh = await open(dir, 'r');
   try {
     await fh.sync();

@@ -4,7 +4,8 @@ import { CairnError } from './errors.js';
 import { decodeLocation, encodeLocation, locationOf, type Location } from './index-db.js';
 import { PackWriter, TARGET_PACK_SIZE } from './pack/writer.js';
 import { listPackFiles } from './packfiles.js';
-import { markReachable } from './reachable.js';
+import { markFrom, markReachable } from './reachable.js';
+import { listLeases } from './leases.js';
 import { syncDir } from './fsutil.js';
 import type { Store } from './store.js';
 import type { GcReport } from './types.js';
@@ -20,10 +21,21 @@ const SMALL_PACK = 8 * 1024 * 1024;
 const MERGE_SMALL_PACKS = 16;
 
 /**
- * Mark from refs, then sweep: packs with no live blob are deleted, packs
- * that are mostly dead are rewritten. Order keeps every reachable object
- * readable at every moment: new packs sealed, then the index batch, then
- * the old packs unlinked.
+ * Mark from refs and from the roots of every live lease, then sweep: packs
+ * with no live blob are deleted, packs that are mostly dead are rewritten.
+ * Order keeps every reachable object readable at every moment: new packs
+ * sealed, then the index batch, then the old packs unlinked.
+ *
+ * What other processes have written but not yet named by a ref is safe
+ * without a time-based rule: gc runs under the store lock, so no session is
+ * in flight, and a session names what it wrote before it ends (a checkpoint
+ * puts its objects, then advances its ref, in one session). The one writer
+ * that keeps unnamed objects across sessions, `exp run` (its dep snapshot
+ * waits for the first checkpoint), leases them, and leases are taken under
+ * the lock, so this mark sees every one. A writer that ever gives the lock
+ * up mid-way must lease what it wrote first. Readers that read after the
+ * lock is gone (Store.detach) hold the packs open, and an unlinked pack
+ * stays readable through its handle.
  */
 export async function collectGarbage(store: Store, opts: { dryRun?: boolean }): Promise<GcReport> {
   // A damaged ref may name objects that would otherwise look dead: sweeping now could delete what it points to.
@@ -33,6 +45,9 @@ export async function collectGarbage(store: Store, opts: { dryRun?: boolean }): 
   }
   const missing: string[] = [];
   const live = await markReachable(store, (id, from) => missing.push(`${from} -> ${id.slice(0, 12)}`));
+  const leased = (await listLeases(store.dir)).flatMap((l) => l.roots.map((id) => ({ id, from: `lease ${l.id} (process ${l.pid})` })));
+  // A leased root that is missing is its holder's problem, not a reason to refuse gc.
+  for (const id of await markFrom(store, leased.filter((r) => !live.has(r.id)), () => {})) live.add(id);
   if (missing.length > 0) {
     throw new CairnError('CORRUPT', `gc refused: ${missing.length} reachable objects are missing (${missing[0]})`, { hint: 'run cairn fsck' });
   }

@@ -8,5 +8,8 @@ export type { CopyManyOptions, ObjectBatch, ReadObject, ReadManyOptions } from '
 export { CairnError, isCairnError, type CairnErrorCode } from './errors.js';
 export { encodeCanonical, sha256 } from './codec.js';
 export { checkRefName, type DamagedRef, type ListRefsOptions } from './refs.js';
+// For other packages' durable small-file writes (the runner's cairn.lock, params files, exp apply).
+export { syncDir } from './fsutil.js';
+export { Lease, holderAlive, currentHolder, type Holder, type LeaseInfo, type LeaseTerms } from './leases.js';
 export type { FileManifest } from './objects.js';
 export * from './types.js';

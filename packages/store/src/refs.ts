@@ -50,7 +50,12 @@ export function checkRefName(name: string): void {
  */
 export class Refs {
   /** `beforeWrite` makes pending objects durable first: data, then index, then refs. */
-  constructor(readonly dir: string, private readonly beforeWrite: () => Promise<void> = async () => {}) {}
+  /** `guard` refuses a change of a ref another process holds (see leases.ts). */
+  constructor(
+    readonly dir: string,
+    private readonly beforeWrite: () => Promise<void> = async () => {},
+    private readonly guard: (name: string) => Promise<void> = async () => {},
+  ) {}
 
   private path(name: string): string {
     checkRefName(name);
@@ -82,6 +87,7 @@ export class Refs {
   async set(name: string, id: ObjectId, expected?: ObjectId | null): Promise<void> {
     if (!ID.test(id)) throw new CairnError('BAD_INPUT', `not a full object ID: '${id}'`);
     const path = this.path(name);
+    await this.guard(name);
     await this.beforeWrite();
     await this.check(name, expected);
     try {
@@ -94,6 +100,7 @@ export class Refs {
 
   async delete(name: string, expected?: ObjectId | null): Promise<void> {
     const path = this.path(name);
+    await this.guard(name);
     await this.check(name, expected);
     try {
       await unlink(path);

@@ -1,6 +1,7 @@
-import { open, lstat, readdir, readlink, mkdir, rm, rename, symlink, chmod, readFile, writeFile, unlink, stat as fsStat, type FileHandle } from 'node:fs/promises';
+import { open, lstat, readdir, readlink, mkdir, rm, rename, symlink, chmod, readFile, unlink, stat as fsStat, type FileHandle } from 'node:fs/promises';
 import { join, resolve as resolvePath, dirname } from 'node:path';
 import { Readable } from 'node:stream';
+import { isUtf8 } from 'node:buffer';
 import { read as fsRead } from 'node:fs';
 import { Packr } from 'msgpackr';
 import { webcrypto } from 'node:crypto';
@@ -18,18 +19,26 @@ import { chunkFile, chunkStream, planFileCuts } from './chunker/index.js';
 import { readPool, type ArenaRead, type PoolResult } from './chunker/pool.js';
 import { arena, SLOT_DATA, SLOT_SIZE } from './pack/arena.js';
 import { HEADER_SIZE } from './pack/format.js';
-import { encodeFile, decodeFile, encodeTree, decodeTree, encodeRecord, decodeRecord, type FileManifest } from './objects.js';
-import { mkdirDurable, syncDir, tmpName } from './fsutil.js';
+import { encodeFile, decodeFile, encodeTree, decodeTree, decodeTreeObject, encodeRecord, decodeRecord, entryNameBytes, legacyFileMode, MODE_BITS, type FileManifest } from './objects.js';
+import { mkdirDurable, syncDir, tmpName, writeFileAtomic } from './fsutil.js';
 import { quarantineIndex, repairStore } from './repair.js';
 import { verifyStore } from './verify.js';
 import { collectGarbage } from './gc.js';
 import { markFrom } from './reachable.js';
 import { computeStats } from './stats.js';
+import { Lease, listLeases, otherLeases, type LeaseInfo, type LeaseTerms } from './leases.js';
 import { copyMany, readMany, type CopyManyOptions, type ObjectBatch, type ReadManyOptions } from './read-many.js';
 import type { ObjectId, ObjectStat, ObjectType, StoredStat, TreeEntry, StoreStats, VerifyReport, GcReport, RepairReport, PutOptions } from './types.js';
 
 export const FORMAT_FILE = 'CAIRN';
-const FORMAT_TEXT = 'cairn store\nformat 1\n';
+/**
+ * The store format this cairn writes and the newest it reads. 2: trees may
+ * name entries with bytes that are not UTF-8, and files and folders may
+ * record their permission bits (docs/FORMAT.md). A format-1 store is
+ * marked 2 when this cairn first opens it, since it may then write such objects.
+ */
+const FORMAT = 2;
+const FORMAT_TEXT = `cairn store\nformat ${FORMAT}\n`;
 const READ_AHEAD = 4;
 const HASH_AHEAD = 8;
 /**
@@ -140,12 +149,14 @@ export class Store {
   private putSlots: SlotShare | undefined;
   /** Set while hashPath() runs: blobs are hashed, not written. */
   private hashOnly = false;
+  /** Set on a detached copy (see detach()): the objects it can read, and where they are. */
+  private snapshot: Map<ObjectId, Location> | undefined;
 
   /** Where the damaged index went, when open() moved it aside (repairIndex). */
   private indexQuarantined: string | undefined;
 
   private constructor(readonly dir: string, private idx: IndexDb, readonly lockTimeoutMs: number) {
-    this.refs = new Refs(join(dir, 'refs'), () => this.flush());
+    this.refs = new Refs(join(dir, 'refs'), () => this.flush(), (name) => this.checkLeased(name));
     this.packsDir = join(dir, 'packs');
     this.session = new PackSession(this.packsDir, () => this.index);
   }
@@ -166,8 +177,9 @@ export class Store {
     const idx = await IndexDb.open(join(dir, 'index'), defaultLockTimeout());
     await idx.setVersion();
     await idx.close();
-    await writeFile(marker, FORMAT_TEXT);
-    await syncDir(dir);
+    // The marker last and durable: a store whose marker survives a power cut
+    // has its folders and index on disk too.
+    await writeFileAtomic(marker, FORMAT_TEXT);
   }
 
   static async isStore(dir: string): Promise<boolean> {
@@ -182,6 +194,10 @@ export class Store {
     dir = resolvePath(dir);
     if (!(await Store.isStore(dir))) {
       throw new CairnError('NOT_FOUND', `no cairn store at ${dir}`, { hint: 'run cairn init, or pass --store DIR' });
+    }
+    const format = await storeFormat(dir);
+    if (format > FORMAT) {
+      throw new CairnError('BAD_INPUT', `the store at ${dir} has format ${format}, newer than this cairn reads (up to ${FORMAT})`, { hint: 'upgrade cairn to use this store' });
     }
     await initChecksum();
     const indexPath = join(dir, 'index');
@@ -203,6 +219,7 @@ export class Store {
     const store = new Store(dir, idx, timeout);
     store.indexQuarantined = quarantined;
     try {
+      if (format < FORMAT) await upgradeMarker(dir);
       // Holding the lock, so any temp file is a dead writer's leftover. (Leftover
       // ref temp files are harmless to readers; gc sweeps them, so opening stays
       // independent of the number of refs.)
@@ -253,6 +270,12 @@ export class Store {
   async close(opts: { discard?: boolean } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.snapshot) {
+      // A detached copy holds pack handles only; the index is its original's.
+      for (const h of this.handles.values()) await (await h.catch(() => undefined))?.close().catch(() => {});
+      this.handles.clear();
+      return;
+    }
     try {
       if (opts.discard) await this.session.discard();
       else await this.session.flush();
@@ -266,6 +289,7 @@ export class Store {
   // ---- writing -------------------------------------------------------
 
   private async putBlob(type: ObjectType, data: Buffer, size?: number, knownId?: ObjectId): Promise<ObjectId> {
+    if (this.snapshot && !this.hashOnly) throw detachedWrite();
     const id = knownId ?? sha256(data).toString('hex');
     if (this.hashOnly || this.session.has(id) || (await this.index.get(id))) return id;
     await this.session.add(id, Buffer.from(id, 'hex'), type, data, size ?? data.length);
@@ -280,6 +304,7 @@ export class Store {
   private async addOwnedBlob(id: ObjectId, idBytes: Buffer, addr: number, len: number, release: () => void, as?: { type: ObjectType; size: number; checksum: Buffer }): Promise<void> {
     let checksum: Buffer;
     try {
+      if (this.snapshot) throw detachedWrite();
       checksum = as?.checksum ?? arena().xxh64(addr, len);
     } catch (err) {
       release();
@@ -295,11 +320,65 @@ export class Store {
    * discards everything the session had not indexed (see pack-session.ts).
    */
   async flush(): Promise<void> {
+    if (this.snapshot) return;
     await this.session.flush();
   }
 
-  private async putChunks(chunks: AsyncIterable<Buffer>, exec: boolean, opts: PutOptions): Promise<ObjectId> {
-    const manifest: FileManifest = { size: 0, exec, chunks: [] };
+  // ---- leases and detached reads ---------------------------------------
+
+  /**
+   * Takes a lease (see leases.ts): until it is released, or this process
+   * ends, no other process may set or delete `refs`, and gc keeps `roots`
+   * and all they reach. Taken under the store lock, so whatever this
+   * session wrote and the roots name is safe from the moment the lock goes.
+   * The lease outlives this session: release it when done.
+   */
+  async takeLease(terms: LeaseTerms): Promise<Lease> {
+    if (this.closed || this.snapshot) throw new CairnError('FAILED', 'a lease is taken while the store is open');
+    return Lease.take(this.dir, terms);
+  }
+
+  /** The live leases of the store in `dir` (dead ones are removed on the way); needs no lock. */
+  static async listLeases(dir: string): Promise<LeaseInfo[]> {
+    return listLeases(resolvePath(dir));
+  }
+
+  /** Refuses a change of a ref that another live process holds a lease on. */
+  private async checkLeased(name: string): Promise<void> {
+    if (this.snapshot) throw detachedWrite();
+    const holder = (await otherLeases(this.dir)).find((l) => l.refs.includes(name));
+    if (holder) {
+      throw new CairnError('LOCKED', `ref '${name}' is held by process ${holder.pid}${holder.note ? ` (${holder.note})` : ''}`, {
+        hint: 'wait for it to finish, or stop it first',
+      });
+    }
+  }
+
+  /**
+   * A read-only copy of this store that can read exactly the objects `ids`
+   * (stat, read*, getStream, getToPath, readObjects, copyObjectsTo) and
+   * holds no lock: their locations are looked up now and every pack they
+   * are in is opened now. Close this store (its lock goes) and keep reading
+   * from the copy for as long as its output takes: packs are never changed
+   * once written, and a pack that gc unlinks meanwhile stays readable
+   * through the open handle. Close the copy when done.
+   */
+  async detach(ids: Iterable<ObjectId>): Promise<Store> {
+    const list = [...ids];
+    const locs = await this.locateMany(list);
+    const copy = new Store(this.dir, this.idx, this.lockTimeoutMs);
+    copy.snapshot = new Map(list.map((id, i) => [id, locs[i]]));
+    try {
+      for (const packId of new Set(locs.map((l) => l.packId))) await copy.handle(packId);
+    } catch (err) {
+      await copy.close();
+      throw err;
+    }
+    return copy;
+  }
+
+  private async putChunks(chunks: AsyncIterable<Buffer>, mode: number, opts: PutOptions): Promise<ObjectId> {
+    const manifest: FileManifest = { size: 0, exec: (mode & 0o111) !== 0, mode, chunks: [] };
     // Hashes run on the thread pool, several chunks ahead, so reading,
     // hashing and writing overlap on the machine's cores; the queue keeps
     // chunks in file order and bounds memory to HASH_AHEAD chunks.
@@ -338,10 +417,10 @@ export class Store {
    * too), so that the pack writer can write it from where it is; when the
    * guess is off, the writer copies it instead.
    */
-  private async putPlanned(fh: FileHandle, cuts: number[], exec: boolean, opts: PutOptions): Promise<ObjectId> {
+  private async putPlanned(fh: FileHandle, cuts: number[], mode: number, opts: PutOptions): Promise<ObjectId> {
     const pool = readPool();
     const A = arena();
-    const manifest: FileManifest = { size: 0, exec, chunks: [] };
+    const manifest: FileManifest = { size: 0, exec: (mode & 0o111) !== 0, mode, chunks: [] };
     interface Item {
       slot: number;
       addr: number;
@@ -403,46 +482,54 @@ export class Store {
     return this.putBlob('file', encodeFile(manifest), manifest.size);
   }
 
-  private async putFileInner(path: string, opts: PutOptions): Promise<ObjectId> {
+  private async putFileInner(path: string | Buffer, opts: PutOptions): Promise<ObjectId> {
     const fh = await openForRead(path);
     try {
       const st = await fh.stat();
       if (!st.isFile()) throw new CairnError('BAD_INPUT', `${path} is not a regular file`);
-      const exec = (st.mode & 0o111) !== 0;
+      // Permission bits only: a restore must never create a setuid or setgid file.
+      const mode = st.mode & MODE_BITS;
       if (st.size >= POOL_MIN_FILE) {
         const cuts = await planFileCuts(fh, st.size);
-        if (cuts !== null && cuts.every((c, i) => c - (i === 0 ? 0 : cuts[i - 1]) <= SLOT_DATA)) return await this.putPlanned(fh, cuts, exec, opts);
+        if (cuts !== null && cuts.every((c, i) => c - (i === 0 ? 0 : cuts[i - 1]) <= SLOT_DATA)) return await this.putPlanned(fh, cuts, mode, opts);
       }
-      return await this.putChunks(chunkFile(fh, st.size), exec, opts);
+      return await this.putChunks(chunkFile(fh, st.size), mode, opts);
     } finally {
       await fh.close();
     }
   }
 
-  private async putDirectoryInner(path: string, opts: PutOptions): Promise<{ id: ObjectId; size: number }> {
+  private async putDirectoryInner(path: string | Buffer, opts: PutOptions): Promise<{ id: ObjectId; size: number }> {
     let dirents;
+    let mode;
     try {
-      dirents = await readdir(path, { withFileTypes: true });
+      // Names as bytes: one that is not UTF-8 would not survive a string.
+      dirents = await readdir(path, { encoding: 'buffer', withFileTypes: true });
+      mode = (await fsStat(path)).mode & MODE_BITS;
     } catch (err) {
       throw ioError(err, path);
     }
     const entries: TreeEntry[] = [];
-    for (const d of dirents.sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const p = join(path, d.name);
+    const named = dirents.map((d) => ({ d, name: d.name as unknown as Buffer })).sort((a, b) => Buffer.compare(a.name, b.name));
+    for (const { d, name: raw } of named) {
+      const p = childPath(path, raw);
+      const name = nameFields(raw);
       if (d.isFile()) {
         const st = await fsStat(p);
         const id = await this.putFileInner(p, opts);
-        entries.push({ name: d.name, kind: 'file', id, size: st.size, exec: (st.mode & 0o111) !== 0 });
+        entries.push({ ...name, kind: 'file', id, size: st.size, exec: (st.mode & 0o111) !== 0 });
       } else if (d.isDirectory()) {
         const sub = await this.putDirectoryInner(p, opts);
-        entries.push({ name: d.name, kind: 'tree', id: sub.id, size: sub.size, exec: false });
+        entries.push({ ...name, kind: 'tree', id: sub.id, size: sub.size, exec: false });
       } else if (d.isSymbolicLink()) {
-        entries.push({ name: d.name, kind: 'link', id: await readlink(p), size: 0, exec: false });
+        const target = await readlink(p, { encoding: 'buffer' });
+        const link = nameFields(target);
+        entries.push({ ...name, kind: 'link', id: link.name, ...(link.rawName ? { rawTarget: link.rawName } : {}), size: 0, exec: false });
       }
       // Sockets, fifos and devices are not content: skipped.
     }
     const size = entries.reduce((n, e) => n + e.size, 0);
-    return { id: await this.putBlob('tree', encodeTree(entries), size), size };
+    return { id: await this.putBlob('tree', encodeTree(entries, mode), size), size };
   }
 
   /** Stores a regular file; returns its file-manifest ID. */
@@ -484,7 +571,7 @@ export class Store {
 
   /** Stores a stream's bytes as a file; returns its file-manifest ID. */
   async putStream(input: AsyncIterable<Uint8Array> | Readable, opts: PutOptions = {}): Promise<ObjectId> {
-    return this.putChunks(chunkStream(input), false, opts);
+    return this.putChunks(chunkStream(input), 0o644, opts);
   }
 
   async putBuffer(data: Uint8Array): Promise<ObjectId> {
@@ -540,6 +627,7 @@ export class Store {
 
   /** Checks of overlapping puts run concurrently; appends happen in call order, each after its own checks. */
   private appendChecked(id: ObjectId, type: ObjectType, len: number, raw: number, checked: Promise<CheckedObject>): Promise<boolean> {
+    if (this.snapshot) checked = checked.then((c) => (c.release?.(), Promise.reject(detachedWrite())));
     checked.catch(() => {}); // surfaced below
     const write = this.objectWrites.then(async () => {
       const c = await checked;
@@ -645,7 +733,7 @@ export class Store {
 
   private async locate(id: ObjectId): Promise<Location> {
     if (this.session.size > 0) await this.flush();
-    const loc = /^[0-9a-f]{64}$/.test(id) ? await this.index.get(id) : undefined;
+    const loc = this.snapshot ? this.snapshot.get(id) : /^[0-9a-f]{64}$/.test(id) ? await this.index.get(id) : undefined;
     if (!loc) throw new CairnError('NOT_FOUND', `no object ${id.slice(0, 12)} in the store`);
     return loc;
   }
@@ -674,6 +762,7 @@ export class Store {
   }
 
   async has(id: ObjectId): Promise<boolean> {
+    if (this.snapshot) return this.snapshot.has(id);
     return this.session.has(id) || (/^[0-9a-f]{64}$/.test(id) && (await this.index.get(id)) !== undefined);
   }
 
@@ -762,7 +851,7 @@ export class Store {
     const out: Location[] = [];
     for (let i = 0; i < ids.length; i += 1024) {
       const part = ids.slice(i, i + 1024);
-      const locs = await this.index.getMany(part);
+      const locs = this.snapshot ? part.map((id) => this.snapshot!.get(id)) : await this.index.getMany(part);
       locs.forEach((loc, j) => {
         if (!loc) throw new CairnError('NOT_FOUND', `no object ${part[j].slice(0, 12)} in the store`);
         out.push(loc);
@@ -781,7 +870,18 @@ export class Store {
    */
   private async writeContent(out: DirectWriter, m: FileManifest, locs: Location[]): Promise<void> {
     if (m.size < POOL_MIN_FILE) {
-      for (let i = 0; i < locs.length; i++) await out.append(await this.readBlob(m.chunks[i].id, locs[i]));
+      for (let i = 0; i < locs.length; i++) {
+        const id = m.chunks[i].id;
+        if (zeroChunks.has(id)) {
+          await out.skip(locs[i].length);
+          continue;
+        }
+        const data = await this.readBlob(id, locs[i]);
+        if (isAllZero(data)) {
+          noteZero(id);
+          await out.skip(data.length);
+        } else await out.append(data);
+      }
       await out.finish();
       return;
     }
@@ -796,11 +896,13 @@ export class Store {
       len: number;
       /** A chunk larger than a slot takes: read here. */
       big: boolean;
+      /** Chunks known to be all zeros: not read, left as a hole. */
+      hole?: boolean;
     }
     interface Item extends Run {
       slot: number;
       addr: number;
-      p: Promise<{ pooled?: PoolResult; data?: Buffer }>;
+      p: Promise<{ pooled?: PoolResult; data?: Buffer; hole?: boolean }>;
     }
     // Runs of consecutive chunks that fit a slot at their block offset; a larger chunk is a run alone, read here.
     const runs: Run[] = [];
@@ -808,14 +910,22 @@ export class Store {
     for (let i = 0; i < locs.length; i++) {
       const len = locs[i].length;
       const big = len > SLOT_DATA;
+      const hole = zeroChunks.has(m.chunks[i].id);
       const last = runs[runs.length - 1];
-      if (last && !last.big && !big && (last.pos % 4096) + last.len + len <= SLOT_SIZE) {
+      if (last?.hole && hole) {
         last.count++;
         last.len += len;
-      } else runs.push({ first: i, count: 1, pos, len, big });
+      } else if (last && !last.hole && !hole && !last.big && !big && (last.pos % 4096) + last.len + len <= SLOT_SIZE) {
+        last.count++;
+        last.len += len;
+      } else runs.push({ first: i, count: 1, pos, len, big, hole });
       pos += len;
     }
     const start = async (run: Run): Promise<Item> => {
+      // A run of one chunk may have been found to be zeros since the plan was made (the same zero chunk recurs through a sparse file).
+      if (run.hole || (run.count === 1 && zeroChunks.has(m.chunks[run.first].id))) {
+        return { ...run, hole: true, slot: -1, addr: 0, p: Promise.resolve({ hole: true }) };
+      }
       if (run.big) {
         const p = this.readBlob(m.chunks[run.first].id, locs[run.first]).then((data) => ({ data }));
         p.catch(() => {});
@@ -861,7 +971,7 @@ export class Store {
       await fill();
       while (queue.length > 0) {
         const item = queue.shift()!;
-        let r: { pooled?: PoolResult; data?: Buffer };
+        let r: { pooled?: PoolResult; data?: Buffer; hole?: boolean };
         try {
           r = await item.p;
           await fill();
@@ -869,8 +979,16 @@ export class Store {
           if (item.slot >= 0) A.give(item.slot);
           throw err;
         }
+        if (r.hole) {
+          await out.skip(item.len);
+          continue;
+        }
         if (r.data) {
-          await out.append(r.data); // a chunk larger than a slot, read and verified by readBlob
+          // A chunk larger than a slot, read and verified by readBlob.
+          if (isAllZero(r.data)) {
+            noteZero(m.chunks[item.first].id);
+            await out.skip(r.data.length);
+          } else await out.append(r.data);
           continue;
         }
         for (let i = 0; i < item.count; i++) {
@@ -880,8 +998,7 @@ export class Store {
             throw new CairnError('CORRUPT', `object ${m.chunks[item.first + i].id.slice(0, 12)} in pack ${loc.packId} is damaged (checksum mismatch)`, { hint: 'run cairn fsck' });
           }
         }
-        const slot = item.slot;
-        await out.appendOwned(item.addr, item.len, () => A.give(slot));
+        await this.appendRun(out, m, item, locs);
       }
       await out.finish();
     } finally {
@@ -893,17 +1010,54 @@ export class Store {
     }
   }
 
-  private async restoreFile(id: ObjectId, dest: string): Promise<void> {
+  /**
+   * A verified run of chunks in an arena slot, to `out`: from where they
+   * are, except chunks of zeros, which become holes; the slot goes back once
+   * every piece written from it is.
+   */
+  private async appendRun(out: DirectWriter, m: FileManifest, item: { first: number; count: number; addr: number; len: number; slot: number }, locs: Location[]): Promise<void> {
+    const A = arena();
+    const slot = item.slot;
+    const pieces: Array<{ off: number; len: number; zero: boolean }> = [];
+    for (let i = item.first, off = 0; i < item.first + item.count; off += locs[i++].length) {
+      const len = locs[i].length;
+      const zero = isAllZero(A.view(item.addr + off, len));
+      if (zero) noteZero(m.chunks[i].id);
+      const last = pieces[pieces.length - 1];
+      if (last && last.zero === zero) last.len += len;
+      else pieces.push({ off, len, zero });
+    }
+    if (pieces.length === 1 && !pieces[0].zero) return out.appendOwned(item.addr, item.len, () => A.give(slot));
+    let left = pieces.filter((p) => !p.zero).length;
+    const release = () => {
+      if (--left === 0) A.give(slot);
+    };
+    if (left === 0) A.give(slot);
+    let k = 0;
+    try {
+      for (; k < pieces.length; k++) {
+        const p = pieces[k];
+        if (p.zero) await out.skip(p.len);
+        else await out.appendOwned(item.addr + p.off, p.len, release); // releases its piece even when it throws
+      }
+    } catch (err) {
+      for (k++; k < pieces.length; k++) if (!pieces[k].zero) release();
+      throw err;
+    }
+  }
+
+  private async restoreFile(id: ObjectId, dest: string | Buffer): Promise<void> {
     const m = await this.readManifest(id);
     const locs = await this.locateChunks(m);
-    await mkdir(dirname(dest), { recursive: true });
-    const tmp = tmpName(dest);
-    const out = await DirectWriter.create(tmp, 'w', m.exec ? 0o755 : 0o644);
+    if (typeof dest === 'string') await mkdir(dirname(dest), { recursive: true });
+    const tmp = typeof dest === 'string' ? tmpName(dest) : Buffer.concat([dest, Buffer.from(tmpName(''))]);
+    // Private until complete: the file's recorded mode may be narrower than the default (a key).
+    const out = await DirectWriter.create(tmp, 'w', 0o600);
     try {
       await this.writeContent(out, m, locs);
       await out.fh.sync();
       await out.close();
-      await chmod(tmp, m.exec ? 0o755 : 0o644);
+      await chmod(tmp, m.mode ?? legacyFileMode(m.exec));
       const existing = await lstat(dest).catch(() => undefined);
       if (existing?.isDirectory()) await rm(dest, { recursive: true, force: true });
       await rename(tmp, dest);
@@ -914,24 +1068,37 @@ export class Store {
     }
   }
 
-  private async restoreTree(id: ObjectId, dest: string): Promise<void> {
-    const entries = await this.readTree(id);
+  private async restoreTree(id: ObjectId, dest: string | Buffer): Promise<void> {
+    const { entries, mode } = decodeTreeObject(await this.typed(id, 'tree'), `tree ${id.slice(0, 12)}`);
     const existing = await lstat(dest).catch(() => undefined);
     if (existing && !existing.isDirectory()) await rm(dest, { force: true });
-    await mkdir(dest, { recursive: true });
-    // The folder ends up holding exactly the tree: extra entries go.
-    const names = new Set(entries.map((e) => e.name));
-    for (const name of await readdir(dest)) if (!names.has(name)) await rm(join(dest, name), { recursive: true, force: true });
+    if (existing?.isDirectory()) {
+      // Its entries are replaced below; its recorded mode is set once they are.
+      if ((existing.mode & 0o700) !== 0o700) await chmod(dest, (existing.mode & MODE_BITS) | 0o700);
+    } else {
+      if (typeof dest === 'string') await mkdir(dirname(dest), { recursive: true });
+      // Owner-only while it fills: its recorded mode may be narrower than the default.
+      await mkdir(dest, { mode: 0o700 });
+    }
+    // The folder ends up holding exactly the tree: extra entries go. Names compare as bytes.
+    const names = new Set(entries.map((e) => entryNameBytes(e).toString('latin1')));
+    for (const name of await readdir(dest, { encoding: 'buffer' })) {
+      if (!names.has(name.toString('latin1'))) await rm(childPath(dest, name), { recursive: true, force: true });
+    }
     for (const e of entries) {
-      const p = join(dest, e.name);
+      const name = entryNameBytes(e);
+      // On Windows '\\' separates folders: such a POSIX name would leave this one.
+      if (process.platform === 'win32' && name.includes(0x5c)) throw new CairnError('BAD_INPUT', `cannot restore '${e.name}' here: '\\' separates folders on Windows`);
+      const p = childPath(dest, name);
       if (e.kind === 'file') await this.restoreFile(e.id, p);
       else if (e.kind === 'tree') await this.restoreTree(e.id, p);
       else {
         await rm(p, { recursive: true, force: true });
-        await symlink(e.id, p);
+        await symlink(e.rawTarget ?? e.id, p);
       }
     }
     await syncDir(dest);
+    await chmod(dest, mode);
   }
 
   // ---- naming and listing ---------------------------------------------
@@ -1039,7 +1206,62 @@ export class Store {
   }
 }
 
-async function openForRead(path: string): Promise<FileHandle> {
+function detachedWrite(): CairnError {
+  return new CairnError('FAILED', 'a detached store is read-only');
+}
+
+
+/** `dir`/`name` as a path the fs functions take: a string while every part is UTF-8, else bytes. */
+function childPath(dir: string | Buffer, name: Buffer): string | Buffer {
+  if (typeof dir === 'string' && isUtf8(name)) return join(dir, name.toString('utf8'));
+  return Buffer.concat([typeof dir === 'string' ? Buffer.from(dir) : dir, Buffer.from('/'), name]);
+}
+
+/** A tree entry's name fields for these bytes (see TreeEntry.rawName). */
+function nameFields(raw: Buffer): { name: string; rawName?: Buffer } {
+  return isUtf8(raw) ? { name: raw.toString('utf8') } : { name: raw.toString('utf8'), rawName: raw };
+}
+
+/**
+ * IDs of chunks found to hold only zeros (the runs of a sparse file, which
+ * dedup to a few IDs): restores leave them as holes without reading them.
+ * An ID names its content, so membership needs no other check. Bounded.
+ */
+const zeroChunks = new Set<ObjectId>();
+const ZERO_CHUNKS_MAX = 4096;
+function noteZero(id: ObjectId): void {
+  if (zeroChunks.size < ZERO_CHUNKS_MAX) zeroChunks.add(id);
+}
+
+const ZEROS = Buffer.alloc(64 * 1024);
+/** Whether `b` is all zero bytes. Dense data nearly always has a non-zero first or last byte, so only zero runs are scanned. */
+function isAllZero(b: Uint8Array): boolean {
+  if (b.length === 0 || b[0] !== 0 || b[b.length - 1] !== 0) return false;
+  for (let off = 0; off < b.length; off += ZEROS.length) {
+    const n = Math.min(ZEROS.length, b.length - off);
+    if (Buffer.compare(b.subarray(off, off + n), ZEROS.subarray(0, n)) !== 0) return false;
+  }
+  return true;
+}
+
+/** The format number a store's marker names (a marker without one is format 1). */
+async function storeFormat(dir: string): Promise<number> {
+  const m = /^format (\d+)$/m.exec(await readFile(join(dir, FORMAT_FILE), 'utf8'));
+  return m ? Number(m[1]) : 1;
+}
+
+/** Marks an older store with this cairn's format, since it may now write objects only this format describes. */
+async function upgradeMarker(dir: string): Promise<void> {
+  try {
+    await writeFileAtomic(join(dir, FORMAT_FILE), FORMAT_TEXT);
+  } catch (err) {
+    // A store this process cannot write to gets no new objects either.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EROFS' && code !== 'EACCES' && code !== 'EPERM') throw err;
+  }
+}
+
+async function openForRead(path: string | Buffer): Promise<FileHandle> {
   try {
     return await open(path, 'r');
   } catch (err) {
@@ -1047,7 +1269,7 @@ async function openForRead(path: string): Promise<FileHandle> {
   }
 }
 
-function ioError(err: unknown, path: string): Error {
+function ioError(err: unknown, path: string | Buffer): Error {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ENOENT') return new CairnError('NOT_FOUND', `no such file or folder: ${path}`);
   if (code === 'EACCES' || code === 'EPERM') return new CairnError('BAD_INPUT', `cannot read ${path}: permission denied`);

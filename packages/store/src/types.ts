@@ -21,10 +21,19 @@ export interface StoredStat extends ObjectStat {
 }
 
 export interface TreeEntry {
+  /**
+   * The entry's name. Names are bytes (Linux allows any but '/' and NUL):
+   * when they are valid UTF-8 this is the name exactly; when not, it is a
+   * display form (invalid bytes as U+FFFD) and `rawName` holds the bytes.
+   */
   name: string;
+  /** The name's bytes, present only when they are not valid UTF-8. */
+  rawName?: Buffer;
   kind: 'file' | 'tree' | 'link';
-  /** Object ID for files and trees; the link target for links. */
+  /** Object ID for files and trees; the link target for links (a display form when `rawTarget` is set). */
   id: ObjectId;
+  /** A link target's bytes, present only when they are not valid UTF-8. */
+  rawTarget?: Buffer;
   size: number;
   exec: boolean;
 }

@@ -184,8 +184,20 @@ export function summarize(plan: ExportPlan): ExportSummary {
 }
 
 /**
- * Where an export reads objects from: an open Store (held throughout), or a
- * function that opens one. With a function, the store is closed and opened
+ * A copy of `store` that reads the export's stored objects without holding
+ * the store lock (see Store.detach): plan the export, detach, close the
+ * store, then write from the copy (and close it after). A slow or stopped
+ * reader of the output then blocks only the export, never a running
+ * `exp run`, and gc meanwhile cannot take the objects away (their packs are
+ * held open).
+ */
+export async function detachForExport(store: Store, plan: ExportPlan): Promise<Store> {
+  return store.detach(plan.manifest.objects.filter((o) => !plan.made.has(o[0])).map((o) => o[0]));
+}
+
+/**
+ * Where an export reads objects from: an open Store (held throughout; a
+ * detached copy holds no lock), or a function that opens one. With a function, the store is closed and opened
  * again every SESSION_MS, so its lock is free in between and a running
  * `exp run` records its checkpoints while a long export goes on. Objects are
  * immutable, so a reopened store still holds every planned one (unless a

@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { verifyExperiments } from '@cairn/lineage';
 import { withStore, type GlobalArgs } from '../context.js';
 import { ExitCode, EXIT } from '../errors.js';
 import { formatBytes, info, printJson } from '../output.js';
@@ -23,7 +24,10 @@ export const fsckCommand: CommandModule<GlobalArgs, Args> = {
       args,
       async (store) => {
         const repair = args.repair ? await store.repair() : undefined;
-        return { repair, report: await store.verify({ readData: args['read-data'] }) };
+        const report = await store.verify({ readData: args['read-data'] });
+        // Records the store holds intact may still be refused by the commands that read them (unsafe paths).
+        const lineage = await verifyExperiments(store);
+        return { repair, report: { ...report, ok: report.ok && lineage.length === 0, problems: [...report.problems, ...lineage] } };
       },
       // An index LevelDB cannot open is what --repair is for: it is moved aside, not an error.
       { repairIndex: !!args.repair },

@@ -77,11 +77,17 @@ const get: CommandModule<GlobalArgs, GetArgs> = {
   describe: 'Restore a stored file or folder to DEST',
   builder: (y) => y.positional('id', { type: 'string', demandOption: true }).positional('dest', { type: 'string', demandOption: true }) as Argv<GetArgs>,
   handler: async (args) => {
-    await withStore(args, async (store) => {
+    // Read from a detached copy (see Store.detach): a slow disk or a large folder never keeps an exp run waiting for the lock.
+    const { id, reader } = await withStore(args, async (store) => {
       const id = await resolveObject(store, args.id);
-      await store.getToPath(id, resolve(args.dest));
-      info(args, `Restored ${id.slice(0, 7)} to ${args.dest}`);
+      return { id, reader: await store.detach(await store.reachable([id])) };
     });
+    try {
+      await reader.getToPath(id, resolve(args.dest));
+    } finally {
+      await reader.close();
+    }
+    info(args, `Restored ${id.slice(0, 7)} to ${args.dest}`);
   },
 };
 
@@ -94,16 +100,25 @@ const cat: CommandModule<GlobalArgs, IdArgs> = {
   describe: "Print an object: a file's bytes, a folder's listing, a record as JSON",
   builder: (y) => y.positional('id', { type: 'string', demandOption: true }) as Argv<IdArgs>,
   handler: async (args) => {
-    await withStore(args, async (store) => {
+    // File content goes out from a detached copy (see Store.detach), after the
+    // lock is released: a pager or a stopped reader never blocks an exp run.
+    const content = await withStore(args, async (store) => {
       const id = await resolveObject(store, args.id);
       const st = await store.stat(id);
-      if (st.type === 'file' || st.type === 'chunk') await pipeline(await store.getStream(id), process.stdout, { end: false });
-      else if (st.type === 'tree') {
+      if (st.type === 'file' || st.type === 'chunk') return { id, reader: await store.detach(await store.reachable([id])) };
+      if (st.type === 'tree') {
         const entries = await store.readTree(id);
         if (args.json) printJson(entries);
         else for (const e of entries) process.stdout.write(`${e.kind.padEnd(4)} ${e.kind === 'link' ? '-'.repeat(7) : e.id.slice(0, 7)} ${String(e.size).padStart(12)} ${e.name}${e.kind === 'link' ? ` -> ${e.id}` : ''}\n`);
       } else printJson(await store.getRecord(id));
+      return undefined;
     });
+    if (!content) return;
+    try {
+      await pipeline(await content.reader.getStream(content.id), process.stdout, { end: false });
+    } finally {
+      await content.reader.close();
+    }
   },
 };
 

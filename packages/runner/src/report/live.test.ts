@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm, mkdir } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -84,5 +84,20 @@ describe('the live report', () => {
     assert.equal(events.length, 2);
     assert.equal(events[1].type, 'warning');
     assert.match(events[1].message, /^cannot write the live report: /);
+  });
+  it("in DVC's form: DIR.html, linked after every checkpoint, and DVCLive's own report there is left alone", async () => {
+    const dir = await mkdtemp(path.join(work, 'dvc-'));
+    const events: LiveReportEvent[] = [];
+    const live = new LiveReport(storeDir, dir, 'exp-c', (e) => events.push(e), { file: 'logs.html', announceEach: true, yieldToOthers: true });
+    await live.refresh();
+    await live.refresh();
+    const url = `file://${path.join(dir, 'logs.html')}`;
+    assert.deepEqual(events, [{ type: 'info', message: url }, { type: 'info', message: url }]);
+    assert.match(await readFile(path.join(dir, 'logs.html'), 'utf8'), /data-experiment="exp-c"/, "cairn's report while none other is there");
+    const theirs = '<html><body>DVCLive report</body></html>';
+    await writeFile(path.join(dir, 'logs.html'), theirs);
+    await live.refresh();
+    assert.equal(await readFile(path.join(dir, 'logs.html'), 'utf8'), theirs);
+    assert.deepEqual(events.at(-1), { type: 'info', message: url });
   });
 });

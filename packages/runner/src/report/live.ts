@@ -3,6 +3,7 @@
  * workspace, rewritten after every checkpoint, reloading itself every few
  * seconds in the browser (as DVC's was).
  */
+import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Store } from '@cairn/store';
@@ -20,6 +21,35 @@ export interface LiveReportOptions {
   file?: string;
   /** Reload interval in the browser (default 5 s; 0: none). */
   refreshSeconds?: number;
+}
+
+export interface LiveReportHandleOptions extends Omit<LiveReportOptions, 'experiment'> {
+  /** Print the file:// address after every refresh, as DVC 2.x did, not only the first. */
+  announceEach?: boolean;
+  /**
+   * Leave `file` alone when something other than cairn wrote it (DVCLive
+   * with DVCLIVE_HTML=1 writes its own report there) and point at that one.
+   */
+  yieldToOthers?: boolean;
+}
+
+const GENERATOR_TAG = '<meta name="generator" content="cairn">';
+
+/** True when `file` exists and cairn did not write it. */
+async function writtenByOthers(file: string): Promise<boolean> {
+  let fh;
+  try {
+    fh = await open(file, 'r');
+  } catch {
+    return false;
+  }
+  try {
+    const buf = Buffer.alloc(4096);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    return !buf.subarray(0, bytesRead).toString('utf8').includes(GENERATOR_TAG);
+  } finally {
+    await fh.close();
+  }
 }
 
 /**
@@ -85,13 +115,16 @@ export class LiveReport {
     private readonly workspace: string,
     private readonly experiment: string,
     private readonly onEvent: (e: LiveReportEvent) => void = () => {},
-    private readonly opts: Omit<LiveReportOptions, 'experiment'> = {},
+    private readonly opts: LiveReportHandleOptions = {},
   ) {}
 
   async refresh(): Promise<void> {
     try {
-      const { url } = await writeLiveReport(this.storeDir, this.workspace, { ...this.opts, experiment: this.experiment });
-      if (!this.announced) {
+      const file = path.resolve(this.workspace, this.opts.file ?? LIVE_REPORT_FILE);
+      const url = this.opts.yieldToOthers && (await writtenByOthers(file))
+        ? pathToFileURL(file).href
+        : (await writeLiveReport(this.storeDir, this.workspace, { ...this.opts, experiment: this.experiment })).url;
+      if (!this.announced || this.opts.announceEach) {
         this.announced = true;
         this.onEvent({ type: 'info', message: url });
       }

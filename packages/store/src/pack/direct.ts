@@ -46,7 +46,12 @@ interface Piece {
   addr: number;
   len: number;
   release?: () => void;
+  /** Nothing to write: the file keeps a hole here (see skip). */
+  hole?: boolean;
 }
+
+/** Zeros for the partial blocks at the ends of a hole. */
+const ZERO_BLOCK = Buffer.alloc(4096);
 
 /**
  * A slot that copied bytes are staged in. Its bytes go out in pieces (each
@@ -76,6 +81,8 @@ export class DirectWriter {
   private stagePos = 0;
   private inflight: Promise<void>[] = [];
   private failed: unknown;
+  /** Whether skip() left a hole: finish() then sets the file's size, which may end in one. */
+  private holes = false;
 
   private constructor(
     /** The file opened normally: the last partial block goes through it, and fsync and close are done on it. */
@@ -84,7 +91,7 @@ export class DirectWriter {
   ) {}
 
   /** Creates `path` (flags 'w' or 'wx') and opens it for direct writing where the filesystem allows. */
-  static async create(path: string, flags: 'w' | 'wx', mode = 0o644): Promise<DirectWriter> {
+  static async create(path: string | Buffer, flags: 'w' | 'wx', mode = 0o644): Promise<DirectWriter> {
     const fh = await open(path, flags, mode);
     let direct: FileHandle | undefined;
     if (process.platform === 'linux' && constants.O_DIRECT && process.env.CAIRN_NO_DIRECT_IO !== '1') {
@@ -150,7 +157,7 @@ export class DirectWriter {
 
   private enqueue(p: Piece): void {
     this.queue.push(p);
-    this.queued += p.len;
+    if (!p.hole) this.queued += p.len;
   }
 
   /**
@@ -199,6 +206,30 @@ export class DirectWriter {
     await this.pump(false);
   }
 
+  /**
+   * Appends `len` zero bytes as a hole: the whole blocks among them are not
+   * written at all, so the file system reads them back as zeros and, where
+   * it can, allocates nothing for them (a sparse file stays sparse). The
+   * partial blocks at either end are staged as zeros like appended bytes,
+   * so every write stays block-aligned for O_DIRECT.
+   */
+  async skip(len: number): Promise<void> {
+    this.check();
+    const head = Math.min(len, (BLOCK - (this.end % BLOCK)) % BLOCK);
+    if (head > 0) await this.stage(ZERO_BLOCK.subarray(0, head));
+    const rest = len - head;
+    const hole = rest - (rest % BLOCK);
+    if (hole > 0) {
+      this.closeStage();
+      this.enqueue({ addr: 0, len: hole, hole: true });
+      this.end += hole;
+      this.stagePos = this.end;
+      this.holes = true;
+    }
+    if (rest > hole) await this.stage(ZERO_BLOCK.subarray(0, rest - hole));
+    await this.pump(false);
+  }
+
   /** Starts writes of what is queued, in pieces of WRITE_SIZE (all of it when `all`), keeping at most MAX_INFLIGHT in flight. */
   private async pump(all: boolean): Promise<void> {
     while (this.queued >= WRITE_SIZE || (all && this.queued > 0)) {
@@ -207,9 +238,11 @@ export class DirectWriter {
         writeSlotDone();
         throw this.failed;
       }
+      // A hole writes nothing: the next write starts past it. (Something follows it: `queued` counts only bytes to write.)
+      while (this.queue[0]?.hole) this.qpos += this.queue.shift()!.len;
       const batch: Piece[] = [];
       let bytes = 0;
-      while (this.queue.length > 0 && (bytes < WRITE_SIZE || all) && batch.length < 512) {
+      while (this.queue.length > 0 && !this.queue[0].hole && (bytes < WRITE_SIZE || all) && batch.length < 512) {
         const p = this.queue.shift()!;
         batch.push(p);
         bytes += p.len;
@@ -272,6 +305,8 @@ export class DirectWriter {
         this.retire();
       }
     }
+    // Past the last write the file has no size yet where it ends in a hole.
+    if (this.holes) await this.fh.truncate(this.end);
   }
 
   /** Waits for writes in progress, ignoring failures. */

@@ -18,6 +18,7 @@ export const expApplyCommand: CommandModule<GlobalArgs, Args> = {
   handler: async (args) => {
     const r = await applyCheckpoint({ workspace: findWorkspace(), storeDir: findStoreDir(args), ref: args.id, force: args.force });
     if (args.json) return printJson(r);
+    for (const n of r.notes) info(args, n);
     info(args, `Applied checkpoint '${r.checkpoint.slice(0, 7)}' of '${r.experiment}': ${r.restored.join(', ') || 'nothing to restore'}.`);
   },
 };

@@ -1,7 +1,7 @@
-import { CairnError, Store } from '@cairn/store';
-import { exportToFile, planExport, summarize, writeExport } from '@cairn/transfer';
+import { CairnError } from '@cairn/store';
+import { detachForExport, exportToFile, planExport, summarize, writeExport } from '@cairn/transfer';
 import type { Argv, CommandModule } from 'yargs';
-import { findStoreDir, withStore, type GlobalArgs } from '../../context.js';
+import { withStore, type GlobalArgs } from '../../context.js';
 import { formatBytes, info, printJson, progressBar } from '../../output.js';
 import { EXIT } from '../../errors.js';
 
@@ -29,11 +29,13 @@ export const expExportCommand: CommandModule<GlobalArgs, Args> = {
     if (toStdout && process.stdout.isTTY) {
       throw new CairnError('BAD_INPUT', 'refusing to write a tarball to a terminal', { hint: 'redirect stdout, or pass -o FILE.tar' });
     }
-    const plan = await withStore(args, (store) => planExport(store, args.names, { onlyTips: args['only-tips'] }));
-    // The objects are read in sessions of a few seconds, each opening the store
-    // anew, so a long export never holds the lock long enough to stall an exp run.
-    const storeDir = findStoreDir(args);
-    const open = () => Store.open(storeDir);
+    // Planned under the store lock; the objects are then read from a detached
+    // copy holding the packs open, so the lock is free however long the output
+    // takes (a slow pipe, a reader stopped with Ctrl+Z) and no exp run waits.
+    const { plan, source } = await withStore(args, async (store) => {
+      const plan = await planExport(store, args.names, { onlyTips: args['only-tips'] });
+      return { plan, source: await detachForExport(store, plan) };
+    });
     const bar = progressBar(args, 'Exporting', plan.manifest.objectBytes);
     const onProgress = (done: number) => bar.update(done);
     // Ctrl+C: the half-written tarball is deleted, then the exit is at once (the store was only read).
@@ -47,12 +49,13 @@ export const expExportCommand: CommandModule<GlobalArgs, Args> = {
     process.once('SIGINT', interrupted);
     process.once('SIGTERM', interrupted);
     try {
-      if (toStdout) await writeExport(open, plan, process.stdout, { onProgress, gzip: args.gzip, end: false });
-      else await exportToFile(open, plan, args.output, { onProgress, gzip: args.gzip, signal: abort.signal });
+      if (toStdout) await writeExport(source, plan, process.stdout, { onProgress, gzip: args.gzip, end: false });
+      else await exportToFile(source, plan, args.output, { onProgress, gzip: args.gzip, signal: abort.signal });
     } finally {
       process.off('SIGINT', interrupted);
       process.off('SIGTERM', interrupted);
       bar.stop();
+      await source.close();
     }
     const summary = summarize(plan);
     if (args.json) return printJson({ output: args.output, ...summary });

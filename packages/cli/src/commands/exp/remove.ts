@@ -1,4 +1,5 @@
 import { listExperiments, removeExperiments } from '@cairn/lineage';
+import { refuseRunning } from '@cairn/runner';
 import { CairnError } from '@cairn/store';
 import type { Argv, CommandModule } from 'yargs';
 import { withStore, type GlobalArgs } from '../../context.js';
@@ -23,6 +24,7 @@ export const expRemoveCommand: CommandModule<GlobalArgs, Args> = {
     if (args.all && names.length > 0) throw new CairnError('BAD_INPUT', '--all takes no names');
     const removed = await withStore(args, async (store) => {
       const targets = args.all ? (await listExperiments(store, { onDamaged: warnDamagedRef })).map((e) => e.name) : names;
+      await refuseRunning(store.dir, targets);
       return targets.length ? removeExperiments(store, targets) : [];
     });
     if (args.json) return printJson(removed);

@@ -1,4 +1,5 @@
 import { renameExperiment } from '@cairn/lineage';
+import { refuseRunning } from '@cairn/runner';
 import type { Argv, CommandModule } from 'yargs';
 import { withStore, type GlobalArgs } from '../../context.js';
 import { info } from '../../output.js';
@@ -13,7 +14,10 @@ export const expRenameCommand: CommandModule<GlobalArgs, Args> = {
   describe: 'Rename an experiment (a name in use is refused)',
   builder: (y) => y.positional('old', { type: 'string', demandOption: true }).positional('new', { type: 'string', demandOption: true }) as Argv<Args>,
   handler: async (args) => {
-    await withStore(args, (store) => renameExperiment(store, args.old, args.new));
+    await withStore(args, async (store) => {
+      await refuseRunning(store.dir, [args.old, args.new]);
+      await renameExperiment(store, args.old, args.new);
+    });
     info(args, `Renamed '${args.old}' to '${args.new}'.`);
   },
 };

@@ -35,10 +35,10 @@ export const expShowCommand: CommandModule<GlobalArgs, Args> = {
   handler: async (args) => {
     const workspace = await readWorkspaceState(findWorkspace());
     const experiments = await withStore(args, (store) => showData(store, { onDamaged: warnDamagedRef }));
-    if (args.json) return printJson({ workspace, experiments });
+    const running = await listRunning(findStoreDir(args));
+    if (args.json) return printJson({ workspace, experiments: experiments.map((e) => ({ ...e, running: running.has(e.name) })) });
     // The renderers (and cli-table3) load only when a table is printed, not for --json.
     const [{ buildRows, renderCsv, renderMarkdown, renderTable }, { printPaged }] = await Promise.all([import('../../show-table.js'), import('../../pager.js')]);
-    const running = await listRunning(findStoreDir(args));
     const rows = buildRows({ workspace, experiments, running }, { limit: args.num, sortBy: args['sort-by'], sortOrder: args['sort-order'] });
     const opts = { precision: args.precision, onlyChanged: args['only-changed'], color: !!process.stdout.isTTY && !process.env.NO_COLOR };
     if (args.csv) process.stdout.write(renderCsv(rows, opts));
