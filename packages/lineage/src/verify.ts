@@ -18,7 +18,8 @@ export interface LineageProblem {
  */
 export async function verifyExperiments(store: Store): Promise<LineageProblem[]> {
   const problems: LineageProblem[] = [];
-  for (const ref of await store.refs.list(EXP_REF_PREFIX)) {
+  // Damaged ref files are the store's finding (Store.verify names them); the other experiments are still checked.
+  for (const ref of await store.refs.list(EXP_REF_PREFIX, { onDamaged: () => {} })) {
     const name = ref.name.slice(EXP_REF_PREFIX.length);
     if (!isValidName(name)) continue;
     try {
