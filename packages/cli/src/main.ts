@@ -88,7 +88,7 @@ async function parse(argv: string[]): Promise<void> {
   }
 }
 
-/** Runs the CLI with `argv` (no node/script prefix) and exits with SPEC's exit codes. */
+/** Runs the CLI with `argv` (no node/script prefix) and exits with the exit codes of docs/CLI.md. */
 export async function run(argv: string[]): Promise<void> {
   const verbose = argv.includes('-v') || argv.includes('--verbose');
   let code: number = EXIT.ok;
