@@ -1,6 +1,6 @@
 import type { CairnError, CairnErrorCode } from '@cairn/store';
 
-/** Exit codes from SPEC.md. */
+/** Exit codes, as docs/CLI.md lists them. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, locked: 4, interrupted: 130 } as const;
 
 const BY_CODE: Record<CairnErrorCode, number> = {

@@ -107,7 +107,7 @@ export function tolerateClosedOutput(): void {
   }
 }
 
-/** Runs the CLI with `argv` (no node/script prefix) and exits with SPEC's exit codes. */
+/** Runs the CLI with `argv` (no node/script prefix) and exits with the exit codes of docs/CLI.md. */
 export async function run(argv: string[]): Promise<void> {
   tolerateClosedOutput();
   const verbose = argv.includes('-v') || argv.includes('--verbose');

@@ -1,5 +1,5 @@
 /**
- * The environment a stage's command runs with (SPEC "Signal protocol").
+ * The environment a stage's command runs with (docs/CLI.md, "Environment" and "Signal protocol").
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { CairnError } from './errors.js';
 import { decodeLocation, encodeLocation, locationOf, type Location } from './index-db.js';
 import { PackWriter, TARGET_PACK_SIZE } from './pack/writer.js';
+import { encodeTrailer, HEADER_SIZE } from './pack/format.js';
 import { listPackFiles } from './packfiles.js';
 import { markFrom, markReachable } from './reachable.js';
 import { listLeases } from './leases.js';
@@ -91,11 +92,15 @@ export async function collectGarbage(store: Store, opts: { dryRun?: boolean }): 
     }
   }
   const freedBefore = toDelete.reduce((n, f) => n + f.size, 0);
+  // The new packs are planned once, for both modes, so a dry run reports
+  // exactly what gc frees: the packs deleted less the packs written, whose
+  // header and trailer count as well as the blobs moved.
+  const plan = planPacks(toRewrite.flat());
   if (opts.dryRun) {
-    const liveMoved = toRewrite.flat().reduce((n, [, l]) => n + l.length, 0);
-    report.bytesFreed = Math.max(0, freedBefore - liveMoved);
+    report.bytesFreed = Math.max(0, freedBefore - plan.reduce((n, blobs) => n + packBytes(blobs), 0));
     report.packsDeleted = toDelete.length;
     report.packsRewritten = toRewrite.length;
+    report.packsWritten = plan.length;
     return report;
   }
 
@@ -103,21 +108,15 @@ export async function collectGarbage(store: Store, opts: { dryRun?: boolean }): 
   const moved = new Map<string, Location>();
   let writer: PackWriter | undefined;
   try {
-    for (const blobs of toRewrite) {
+    for (const blobs of plan) {
+      writer = new PackWriter(store.packsDir);
       for (const [id, loc] of blobs) {
         const data = await store.readBlob(id, loc);
-        if (writer && writer.size + data.length > TARGET_PACK_SIZE) {
-          written += (await writer.seal()).bytes;
-          report.packsWritten++;
-          writer = undefined;
-        }
-        writer ??= new PackWriter(store.packsDir);
         moved.set(id, locationOf(writer.packId, await writer.add(Buffer.from(id, 'hex'), loc.type, data, loc.size)));
       }
-    }
-    if (writer) {
       written += (await writer.seal()).bytes;
       report.packsWritten++;
+      writer = undefined;
     }
   } catch (err) {
     await writer?.abort();
@@ -137,4 +136,33 @@ export async function collectGarbage(store: Store, opts: { dryRun?: boolean }): 
   report.packsDeleted = toDelete.length;
   report.packsRewritten = toRewrite.length;
   return report;
+}
+
+/** The packs a rewrite writes: blobs in order, a new pack when the next blob would take one past TARGET_PACK_SIZE. */
+function planPacks(blobs: Array<[string, Location]>): Array<Array<[string, Location]>> {
+  const packs: Array<Array<[string, Location]>> = [];
+  let current: Array<[string, Location]> = [];
+  let size = HEADER_SIZE;
+  for (const blob of blobs) {
+    if (current.length > 0 && size + blob[1].length > TARGET_PACK_SIZE) {
+      packs.push(current);
+      current = [];
+      size = HEADER_SIZE;
+    }
+    current.push(blob);
+    size += blob[1].length;
+  }
+  if (current.length > 0) packs.push(current);
+  return packs;
+}
+
+/** The size of the sealed pack holding `blobs`, as PackWriter lays it out: header, blobs, trailer. */
+function packBytes(blobs: Array<[string, Location]>): number {
+  let offset = HEADER_SIZE;
+  const entries = blobs.map(([id, loc]) => {
+    const entry = { id: Buffer.from(id, 'hex'), type: loc.type, offset, length: loc.length, checksum: loc.checksum, size: loc.size };
+    offset += loc.length;
+    return entry;
+  });
+  return offset + encodeTrailer(entries).length;
 }

@@ -14,7 +14,8 @@ export const initCommand: CommandModule<GlobalArgs, Args> = {
   describe: 'Create a store in .cairn/ here (or at --store)',
   builder: (y) => y.option('example', { type: 'boolean', describe: 'also write a sample cairn.yaml, params.yaml and train.py' }).strict(),
   handler: async (args) => {
-    const dir = args.store ?? process.env.CAIRN_STORE ?? join(process.cwd(), '.cairn');
+    // An empty CAIRN_STORE is unset, as findStoreDir reads it.
+    const dir = args.store ?? (process.env.CAIRN_STORE || join(process.cwd(), '.cairn'));
     const existed = await Store.isStore(dir);
     await Store.init(dir);
     info(args, existed ? `Store already initialised at ${dir}` : `Initialised empty cairn store in ${dir}`);
