@@ -247,10 +247,15 @@ async function runLocked(
     const metrics = await readAllMetrics(signalMetrics);
     const asked = performance.now();
     let waited = 0;
-    const r = await Store.with(opts.storeDir, async (store) => {
-      waited = performance.now() - asked;
-      return append(store, await capturePaths(store, ws, paths, what), metrics);
-    });
+    // priority: the training waits on this; other commands let it in first (see the store's yield.ts).
+    const r = await Store.with(
+      opts.storeDir,
+      async (store) => {
+        waited = performance.now() - asked;
+        return append(store, await capturePaths(store, ws, paths, what), metrics);
+      },
+      { priority: true },
+    );
     await traceWait(expName, r.step, waited);
     return r;
   };

@@ -4,7 +4,7 @@ import { CairnError } from './errors.js';
 import { decodeLocation, encodeLocation, locationOf, type Location } from './index-db.js';
 import { PackWriter, TARGET_PACK_SIZE } from './pack/writer.js';
 import { encodeTrailer, HEADER_SIZE } from './pack/format.js';
-import { listPackFiles } from './packfiles.js';
+import { listPackFiles, type PackFile } from './packfiles.js';
 import { markFrom, markReachable } from './reachable.js';
 import { listLeases } from './leases.js';
 import { syncDir } from './fsutil.js';
@@ -21,6 +21,24 @@ const REWRITE_DEAD_SHARE = 0.2;
 const SMALL_PACK = 8 * 1024 * 1024;
 const MERGE_SMALL_PACKS = 16;
 
+/** How gc lets a priority opener in (see yield.ts): given by a store opened with yieldToPriority. */
+export interface GcYield {
+  /** Cheap: whether someone waits for the lock. */
+  wanted(): Promise<boolean>;
+  /** Gives the lock up until the waiter has had it, then takes it again. */
+  stepAside(): Promise<void>;
+}
+
+/** A pack this round deletes (rewriting its live blobs elsewhere first, if it has any). */
+interface Doomed {
+  file: PackFile;
+  live: Array<[string, Location]>;
+  dead: string[];
+}
+
+/** What the first round chose to do with each pack; later rounds only finish that. */
+type Decision = 'delete' | 'rewrite' | 'merge';
+
 /**
  * Mark from refs and from the roots of every live lease, then sweep: packs
  * with no live blob are deleted, packs that are mostly dead are rewritten.
@@ -34,11 +52,55 @@ const MERGE_SMALL_PACKS = 16;
  * that keeps unnamed objects across sessions, `exp run` (its dep snapshot
  * waits for the first checkpoint), leases them, and leases are taken under
  * the lock, so this mark sees every one. A writer that ever gives the lock
- * up mid-way must lease what it wrote first. Readers that read after the
- * lock is gone (Store.detach) hold the packs open, and an unlinked pack
- * stays readable through its handle.
+ * up mid-way must lease what it wrote first (a yielding session does, see
+ * yield.ts). Readers that read after the lock is gone (Store.detach) hold
+ * the packs open, and an unlinked pack stays readable through its handle.
+ *
+ * With `yielding`, gc works in rounds: when a priority opener waits, the
+ * round commits what it has done (packs sealed, index batch, old packs
+ * unlinked, as at the end), gc steps aside, and the next round marks again
+ * before it deletes anything, since refs, leases and the index changed
+ * meanwhile (a run may have deduplicated against an object the last mark
+ * found dead). Later rounds only finish the first round's plan, so gc ends.
  */
-export async function collectGarbage(store: Store, opts: { dryRun?: boolean }): Promise<GcReport> {
+export async function collectGarbage(store: Store, opts: { dryRun?: boolean }, yielding?: GcYield): Promise<GcReport> {
+  const report: GcReport = { dryRun: !!opts.dryRun, liveObjects: 0, deadObjects: 0, bytesFreed: 0, packsDeleted: 0, packsRewritten: 0, packsWritten: 0 };
+  let decided: Map<string, Decision> | undefined;
+  const bytes = { freed: 0, written: 0 };
+  for (;;) {
+    const { live, byPack, files } = await mark(store);
+    report.liveObjects = live.size;
+    decided ??= decide(files, byPack);
+    const doomed: Doomed[] = [];
+    for (const f of files) {
+      const d = decided.get(f.packId);
+      if (d === undefined) continue;
+      const p = byPack.get(f.packId);
+      // A later round: what the first found mostly dead may have been revived (deduplicated against) since.
+      if (p && p.live.length > 0 && d !== 'merge' && p.deadBytes <= REWRITE_DEAD_SHARE * p.bytes) continue;
+      doomed.push({ file: f, live: p?.live ?? [], dead: p?.dead.map(([id]) => id) ?? [] });
+    }
+    if (opts.dryRun) {
+      // The packs sweep() would write, counted whole (header, blobs, trailer),
+      // so a dry run reports exactly what gc frees.
+      const written = plannedPacks(sweepOrder(doomed).flatMap((d) => d.live)).reduce((n, blobs) => n + packBytes(blobs), 0);
+      report.bytesFreed = Math.max(0, doomed.reduce((n, d) => n + d.file.size, 0) - written);
+      report.packsWritten = plannedPacks(sweepOrder(doomed).flatMap((d) => d.live)).length;
+      report.packsDeleted = doomed.length;
+      report.packsRewritten = doomed.filter((d) => d.live.length > 0).length;
+      report.deadObjects = doomed.reduce((n, d) => n + d.dead.length, 0);
+      return report;
+    }
+    const finished = await sweep(store, doomed, report, bytes, yielding);
+    for (const d of finished) decided.delete(d.file.packId);
+    if (finished.length === doomed.length) break;
+    await yielding!.stepAside();
+  }
+  report.bytesFreed = Math.max(0, bytes.freed - bytes.written);
+  return report;
+}
+
+async function mark(store: Store) {
   // A damaged ref may name objects that would otherwise look dead: sweeping now could delete what it points to.
   const damaged = await store.refs.damaged();
   if (damaged.length > 0) {
@@ -52,7 +114,7 @@ export async function collectGarbage(store: Store, opts: { dryRun?: boolean }): 
   if (missing.length > 0) {
     throw new CairnError('CORRUPT', `gc refused: ${missing.length} reachable objects are missing (${missing[0]})`, { hint: 'run cairn fsck' });
   }
-  const byPack = new Map<string, { live: Array<[string, Location]>; dead: Array<[string, Location]>; deadBytes: number; bytes: number }>();
+  const byPack = new Map<string, PackTally>();
   for await (const [id, value] of store.index.obj.iterator()) {
     const loc = decodeLocation(value);
     let p = byPack.get(loc.packId);
@@ -64,11 +126,18 @@ export async function collectGarbage(store: Store, opts: { dryRun?: boolean }): 
       p.deadBytes += loc.length;
     }
   }
-  const files = await listPackFiles(store.packsDir);
-  const report: GcReport = { dryRun: !!opts.dryRun, liveObjects: live.size, deadObjects: 0, bytesFreed: 0, packsDeleted: 0, packsRewritten: 0, packsWritten: 0 };
-  const toDelete: typeof files = [];
-  const toRewrite: Array<Array<[string, Location]>> = [];
-  const deadIds: string[] = [];
+  return { live, byPack, files: await listPackFiles(store.packsDir) };
+}
+
+interface PackTally {
+  live: Array<[string, Location]>;
+  dead: Array<[string, Location]>;
+  deadBytes: number;
+  bytes: number;
+}
+
+function decide(files: PackFile[], byPack: Map<string, PackTally>): Map<string, Decision> {
+  const out = new Map<string, Decision>();
   const small = files.filter((f) => {
     const p = byPack.get(f.packId);
     return f.size < SMALL_PACK && p && p.live.length > 0 && p.deadBytes <= REWRITE_DEAD_SHARE * p.bytes;
@@ -76,70 +145,79 @@ export async function collectGarbage(store: Store, opts: { dryRun?: boolean }): 
   const mergeSmall = new Set(small.length >= MERGE_SMALL_PACKS ? small.map((f) => f.packId) : []);
   for (const f of files) {
     const p = byPack.get(f.packId);
-    if (mergeSmall.has(f.packId)) {
-      toDelete.push(f);
-      toRewrite.push(p!.live);
-    } else if (!p || p.live.length === 0) {
-      // No indexed live blob: all of it goes (this also clears packs orphaned by a killed gc).
-      toDelete.push(f);
-    } else if (p.deadBytes > REWRITE_DEAD_SHARE * p.bytes) {
-      toDelete.push(f);
-      toRewrite.push(p.live);
-    } else continue;
-    if (p) {
-      report.deadObjects += p.dead.length;
-      for (const [id] of p.dead) deadIds.push(id);
-    }
+    if (mergeSmall.has(f.packId)) out.set(f.packId, 'merge');
+    // No indexed live blob: all of it goes (this also clears packs orphaned by a killed gc).
+    else if (!p || p.live.length === 0) out.set(f.packId, 'delete');
+    else if (p.deadBytes > REWRITE_DEAD_SHARE * p.bytes) out.set(f.packId, 'rewrite');
   }
-  const freedBefore = toDelete.reduce((n, f) => n + f.size, 0);
-  // The new packs are planned once, for both modes, so a dry run reports
-  // exactly what gc frees: the packs deleted less the packs written, whose
-  // header and trailer count as well as the blobs moved.
-  const plan = planPacks(toRewrite.flat());
-  if (opts.dryRun) {
-    report.bytesFreed = Math.max(0, freedBefore - plan.reduce((n, blobs) => n + packBytes(blobs), 0));
-    report.packsDeleted = toDelete.length;
-    report.packsRewritten = toRewrite.length;
-    report.packsWritten = plan.length;
-    return report;
-  }
+  return out;
+}
 
-  let written = 0;
+/**
+ * Deletes the `doomed` packs, moving their live blobs to new packs first;
+ * returns those it finished. Stops early when a priority opener waits (after
+ * moving at least one blob, so every round gets somewhere), committing what
+ * it did: blobs moved out of an unfinished pack are indexed at their new
+ * place, and the pack stays for the next round.
+ */
+async function sweep(store: Store, doomed: Doomed[], report: GcReport, bytes: { freed: number; written: number }, yielding?: GcYield): Promise<Doomed[]> {
+  // Packs with nothing to move first: they cost no copying.
+  const order = sweepOrder(doomed);
+  const finished: Doomed[] = [];
   const moved = new Map<string, Location>();
   let writer: PackWriter | undefined;
+  let stop = false;
   try {
-    for (const blobs of plan) {
-      writer = new PackWriter(store.packsDir);
-      for (const [id, loc] of blobs) {
+    outer: for (const d of order) {
+      for (const [id, loc] of d.live) {
+        if (yielding && moved.size > 0 && (await yielding.wanted())) {
+          stop = true;
+          break outer;
+        }
         const data = await store.readBlob(id, loc);
+        if (writer && writer.size + data.length > TARGET_PACK_SIZE) {
+          bytes.written += (await writer.seal()).bytes;
+          report.packsWritten++;
+          writer = undefined;
+        }
+        writer ??= new PackWriter(store.packsDir);
         moved.set(id, locationOf(writer.packId, await writer.add(Buffer.from(id, 'hex'), loc.type, data, loc.size)));
       }
-      written += (await writer.seal()).bytes;
+      finished.push(d);
+    }
+    if (writer) {
+      bytes.written += (await writer.seal()).bytes;
       report.packsWritten++;
-      writer = undefined;
     }
   } catch (err) {
     await writer?.abort();
     throw err;
   }
+  if (stop && moved.size === 0 && finished.length === 0) return finished;
   const batch = store.index.obj.batch();
   for (const [id, loc] of moved) batch.put(id, encodeLocation(loc));
-  for (const id of deadIds) batch.del(id);
+  for (const d of finished) for (const id of d.dead) batch.del(id);
   await batch.write({ sync: true });
   const dirs = new Set<string>();
-  for (const f of toDelete) {
-    await unlink(f.path).catch(() => {});
-    dirs.add(dirname(f.path));
+  for (const d of finished) {
+    await unlink(d.file.path).catch(() => {});
+    dirs.add(dirname(d.file.path));
+    bytes.freed += d.file.size;
+    report.packsDeleted++;
+    if (d.live.length > 0) report.packsRewritten++;
+    report.deadObjects += d.dead.length;
   }
-  for (const d of dirs) await syncDir(d);
-  report.bytesFreed = Math.max(0, freedBefore - written);
-  report.packsDeleted = toDelete.length;
-  report.packsRewritten = toRewrite.length;
-  return report;
+  for (const dir of dirs) await syncDir(dir);
+  return finished;
 }
 
-/** The packs a rewrite writes: blobs in order, a new pack when the next blob would take one past TARGET_PACK_SIZE. */
-function planPacks(blobs: Array<[string, Location]>): Array<Array<[string, Location]>> {
+/** Packs with nothing to move first: they cost no copying. */
+function sweepOrder(doomed: Doomed[]): Doomed[] {
+  return [...doomed].sort((a, b) => Number(a.live.length > 0) - Number(b.live.length > 0));
+}
+
+/** The packs sweep() writes for `blobs`: a new one when the next blob would take the current past TARGET_PACK_SIZE. */
+function plannedPacks(blobs: Array<[string, Location]>): Array<Array<[string, Location]>> {
   const packs: Array<Array<[string, Location]>> = [];
   let current: Array<[string, Location]> = [];
   let size = HEADER_SIZE;
@@ -156,7 +234,7 @@ function planPacks(blobs: Array<[string, Location]>): Array<Array<[string, Locat
   return packs;
 }
 
-/** The size of the sealed pack holding `blobs`, as PackWriter lays it out: header, blobs, trailer. */
+/** A sealed pack's size on disk: header, blobs, trailer and footer. */
 function packBytes(blobs: Array<[string, Location]>): number {
   let offset = HEADER_SIZE;
   const entries = blobs.map(([id, loc]) => {

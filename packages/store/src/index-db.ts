@@ -3,6 +3,7 @@ import { Packr } from 'msgpackr';
 import { CairnError } from './errors.js';
 import { TYPE_CODES, TYPE_NAMES, type PackEntry } from './pack/format.js';
 import type { ObjectId, ObjectType } from './types.js';
+import type { LockGate } from './yield.js';
 
 /** Where an object's bytes are: the index value for one object ID. */
 export interface Location {
@@ -99,27 +100,35 @@ export class IndexDb {
 
   /**
    * Opens the index, waiting with backoff while another process holds it:
-   * long runs open the store only per checkpoint, so waits are short.
+   * long runs open the store only per checkpoint, so waits are short. A
+   * `gate` (yield.ts) lets priority openers go first.
    */
-  static async open(path: string, timeoutMs: number, opts: { createIfMissing?: boolean } = {}): Promise<IndexDb> {
+  static async open(path: string, timeoutMs: number, opts: { createIfMissing?: boolean; gate?: LockGate } = {}): Promise<IndexDb> {
     const deadline = Date.now() + timeoutMs;
+    const gate = opts.gate;
     let delay = 5;
-    for (;;) {
-      const db = new Level<string, Buffer>(path, { valueEncoding: 'buffer', createIfMissing: opts.createIfMissing ?? true });
-      try {
-        await db.open();
-        return new IndexDb(db, path);
-      } catch (err) {
-        const cause = (err as { cause?: { code?: string } }).cause;
-        if (cause?.code !== 'LEVEL_LOCKED') throw indexError(err, path);
-        if (Date.now() >= deadline) {
-          throw new CairnError('LOCKED', `the store is locked by another cairn process (waited ${Math.round(timeoutMs / 1000)} s)`, {
-            hint: 'wait for it to finish, or raise CAIRN_LOCK_TIMEOUT (seconds)',
-          });
+    try {
+      for (;;) {
+        await gate?.beforeTry(deadline);
+        const db = new Level<string, Buffer>(path, { valueEncoding: 'buffer', createIfMissing: opts.createIfMissing ?? true });
+        try {
+          await db.open();
+          return new IndexDb(db, path);
+        } catch (err) {
+          const cause = (err as { cause?: { code?: string } }).cause;
+          if (cause?.code !== 'LEVEL_LOCKED') throw indexError(err, path);
+          if (Date.now() >= deadline) {
+            throw new CairnError('LOCKED', `the store is locked by another cairn process (waited ${Math.round(timeoutMs / 1000)} s)`, {
+              hint: 'wait for it to finish, or raise CAIRN_LOCK_TIMEOUT (seconds)',
+            });
+          }
+          await gate?.locked();
+          await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(1, deadline - Date.now()))));
+          delay = Math.min(delay * 2, gate?.maxDelayMs ?? 200);
         }
-        await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(1, deadline - Date.now()))));
-        delay = Math.min(delay * 2, 200);
       }
+    } finally {
+      await gate?.end();
     }
   }
 

@@ -1,9 +1,15 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
+export interface PackFile {
+  packId: string;
+  path: string;
+  size: number;
+}
+
 /** Every sealed pack file on disk: its ID, path and size. */
-export async function listPackFiles(packsDir: string): Promise<Array<{ packId: string; path: string; size: number }>> {
-  const out: Array<{ packId: string; path: string; size: number }> = [];
+export async function listPackFiles(packsDir: string): Promise<PackFile[]> {
+  const out: PackFile[] = [];
   let dirs: string[];
   try {
     dirs = await readdir(packsDir);

@@ -27,6 +27,7 @@ import { collectGarbage } from './gc.js';
 import { markFrom } from './reachable.js';
 import { computeStats } from './stats.js';
 import { Lease, listLeases, otherLeases, type LeaseInfo, type LeaseTerms } from './leases.js';
+import { ordinaryGate, priorityGate, Yielder } from './yield.js';
 import { copyMany, readMany, type CopyManyOptions, type ObjectBatch, type ReadManyOptions } from './read-many.js';
 import type { ObjectId, ObjectStat, ObjectType, StoredStat, TreeEntry, StoreStats, VerifyReport, GcReport, RepairReport, PutOptions } from './types.js';
 
@@ -103,6 +104,20 @@ export interface OpenOptions {
    * the open; the caller then runs repair(), which rebuilds it.
    */
   repairIndex?: boolean;
+  /**
+   * Wait for the lock ahead of ordinary openers (see yield.ts): for a
+   * session that someone is waiting on, such as a training run's checkpoint.
+   */
+  priority?: boolean;
+  /**
+   * Let a priority opener in at safe points of long writes (putPath,
+   * putStream, putObject) and of gc: what was written so far is committed
+   * and leased, the lock given up until the waiter has had it, then taken
+   * again. Only for callers that hold nothing across those calls that the
+   * lock alone protects (a read of a ref they then change without
+   * expectations, say).
+   */
+  yieldToPriority?: boolean;
 }
 
 /** A namespaced cache in the index, owned by an upper layer; empty after an index rebuild. */
@@ -154,6 +169,8 @@ export class Store {
 
   /** Where the damaged index went, when open() moved it aside (repairIndex). */
   private indexQuarantined: string | undefined;
+  /** Set when opened with yieldToPriority. */
+  private yielder: Yielder | undefined;
 
   private constructor(readonly dir: string, private idx: IndexDb, readonly lockTimeoutMs: number) {
     this.refs = new Refs(join(dir, 'refs'), () => this.flush(), (name) => this.checkLeased(name));
@@ -204,8 +221,9 @@ export class Store {
     const timeout = opts.lockTimeoutMs ?? defaultLockTimeout();
     let idx: IndexDb;
     let quarantined: string | undefined;
+    const gate = () => (opts.priority ? priorityGate(dir) : ordinaryGate(dir));
     try {
-      idx = await IndexDb.open(indexPath, timeout);
+      idx = await IndexDb.open(indexPath, timeout, { gate: gate() });
       // Reading the version reads a table: damage that opening misses shows here.
       await idx.version().catch(async (err) => {
         await idx.close();
@@ -214,10 +232,11 @@ export class Store {
     } catch (err) {
       if (!opts.repairIndex || !isIndexDamage(err)) throw err;
       quarantined = await quarantineIndex(dir);
-      idx = await IndexDb.open(indexPath, timeout);
+      idx = await IndexDb.open(indexPath, timeout, { gate: gate() });
     }
     const store = new Store(dir, idx, timeout);
     store.indexQuarantined = quarantined;
+    if (opts.yieldToPriority) store.yielder = new Yielder(dir);
     try {
       if (format < FORMAT) await upgradeMarker(dir);
       // Holding the lock, so any temp file is a dead writer's leftover. (Leftover
@@ -282,8 +301,39 @@ export class Store {
     } finally {
       for (const h of this.handles.values()) await (await h.catch(() => undefined))?.close().catch(() => {});
       this.handles.clear();
+      // Under the lock still: what the lease rooted is named by now, or meant to go.
+      await this.yielder?.release();
       await this.index.close();
     }
+  }
+
+  // ---- letting a priority opener in (see yield.ts) ----------------------
+
+  /** Notes an object the session put or found stored: a later object may name it, so a step aside must lease it. */
+  private touch(id: ObjectId): void {
+    if (this.yielder && !this.hashOnly) this.yielder.touched.add(id);
+  }
+
+  /**
+   * A safe point of a long write: when a priority opener waits, commits
+   * what this session wrote, leases all it touched, gives the lock up and
+   * takes it again after the waiter. Cheap when nobody waits.
+   */
+  private async yieldPoint(): Promise<void> {
+    if (!this.yielder || this.closed || this.snapshot || this.hashOnly || !(await this.yielder.wanted())) return;
+    await this.stepAside();
+  }
+
+  private async stepAside(): Promise<void> {
+    const y = this.yielder!;
+    await this.session.flush();
+    // Leased under the lock, after the flush indexed it: never unnamed, unleased and unlocked at once.
+    await y.protect();
+    const path = this.index.path;
+    await this.index.close();
+    // An ordinary opener defers to the waiter, so this returns once it has been and gone.
+    this.idx = await IndexDb.open(path, this.lockTimeoutMs, { gate: ordinaryGate(this.dir) });
+    y.yields++;
   }
 
   // ---- writing -------------------------------------------------------
@@ -291,7 +341,10 @@ export class Store {
   private async putBlob(type: ObjectType, data: Buffer, size?: number, knownId?: ObjectId): Promise<ObjectId> {
     if (this.snapshot && !this.hashOnly) throw detachedWrite();
     const id = knownId ?? sha256(data).toString('hex');
-    if (this.hashOnly || this.session.has(id) || (await this.index.get(id))) return id;
+    if (this.hashOnly) return id;
+    await this.yieldPoint();
+    this.touch(id);
+    if (this.session.has(id) || (await this.index.get(id))) return id;
     await this.session.add(id, Buffer.from(id, 'hex'), type, data, size ?? data.length);
     return id;
   }
@@ -460,6 +513,9 @@ export class Store {
         batch = queue.splice(0, n);
         done = 0;
         const ids = batch.map((q) => q.r!.sha!.toString('hex'));
+        // Before the lookup: after a step aside the index may know more.
+        await this.yieldPoint();
+        for (const id of ids) this.touch(id);
         const known = this.hashOnly ? [] : await this.index.hasMany(ids);
         while (done < batch.length) {
           const { slot, addr, len, r } = batch[done];
@@ -632,6 +688,9 @@ export class Store {
     const write = this.objectWrites.then(async () => {
       const c = await checked;
       try {
+        // Overlapping puts queue behind this one, so none uses the index while it is closed.
+        await this.yieldPoint();
+        this.touch(id);
         if (this.session.has(id) || (await this.index.get(id))) {
           c.release?.();
           return false;
@@ -1201,7 +1260,8 @@ export class Store {
   async gc(opts: { dryRun?: boolean } = {}): Promise<GcReport> {
     if (this.session.size > 0) await this.flush();
     if (!opts.dryRun) await this.refs.cleanTemp();
-    const report = await collectGarbage(this, opts);
+    const y = this.yielder;
+    const report = await collectGarbage(this, opts, y && { wanted: () => y.wanted(), stepAside: () => this.stepAside() });
     for (const h of this.handles.values()) await (await h.catch(() => undefined))?.close().catch(() => {});
     this.handles.clear();
     return report;

@@ -51,6 +51,7 @@ const add: CommandModule<GlobalArgs, AddArgs> = {
     const results: Array<{ path: string; id: string; size: number; type: string }> = [];
     let total = 0;
     for (const p of args.paths) total += (await stat(p).catch(() => undefined))?.size ?? 0;
+    // Yields to a waiting checkpoint: each ref is set after its path is stored, and the store leases what it wrote across a step aside.
     await withStore(args, async (store) => {
       for (const p of args.paths) {
         const bar = progressBar(args, basename(p), total);
@@ -61,7 +62,7 @@ const add: CommandModule<GlobalArgs, AddArgs> = {
         const st = await store.stat(id);
         results.push({ path: p, id, size: st.size, type: st.type });
       }
-    });
+    }, { yieldToPriority: true });
     if (args.json) printJson(results);
     else for (const r of results) process.stdout.write(`${r.id}  ${r.path}\n`);
   },

@@ -48,7 +48,8 @@ export const expImportCommand: CommandModule<GlobalArgs, Args> = {
       } finally {
         bar?.stop();
       }
-    }).finally(() => input.destroy());
+      // Lets a waiting checkpoint in between objects; the refs are read and set after the last object, under one hold of the lock.
+    }, { yieldToPriority: true }).finally(() => input.destroy());
     if (args.json) return printJson(result);
     for (const e of result.experiments) info(args, describe(e));
     info(args, `${result.newObjects} new object${result.newObjects === 1 ? '' : 's'} (${formatBytes(result.newBytes)}) of ${result.objects} in the tarball.`);
