@@ -43,7 +43,7 @@ test('cairn.lock and params.yaml (exp run -S) and exp apply\'s files: temp fsync
   assertOk(await cairn(['exp', 'run', '-n', 'b', '-S', 'lr=0.4'], { cwd: ws, env }), 'second run');
   const apply = await writePoints(['exp', 'apply', 'a'], ws, ws, env);
   assertOk(apply.run, 'exp apply');
-  for (const f of ['model.bin', 'params.yaml', 'cairn.lock']) assertDurable(apply.points, ws, f, 'exp apply');
+  for (const f of ['model.bin', 'params.yaml', 'metrics.json', 'cairn.lock']) assertDurable(apply.points, ws, f, 'exp apply');
 });
 
 test('cairn init: the store marker is written last, fsynced before its rename, its folder fsynced after', async () => {

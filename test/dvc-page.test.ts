@@ -100,3 +100,21 @@ test("the checkpoint page's dvc.yaml, unchanged, with DVCLive: step and acc per 
   const history = (await readFile(join(ws, 'logs', 'acc.tsv'), 'utf8')).trim().split('\n');
   assert.equal(history.length, 1 + 20);
 });
+
+test("exp apply of a mid checkpoint brings back DVCLive's summary, so the next run's DVCLive goes on from that checkpoint's step", async () => {
+  const ws = await pageWorkspace();
+  const env = { PATH: `${await pythonShim()}:${process.env.PATH}` };
+  assertOk(await cairn(['exp', 'run', '--name', 'page'], { cwd: ws, env }), 'exp run');
+  const mid = (await showJson(ws, env)).experiments[0].checkpoints.find((c) => c.step === 4)!;
+
+  assertOk(await cairn(['exp', 'apply', mid.id.slice(0, 7)], { cwd: ws, env }), 'exp apply');
+  assert.deepEqual(JSON.parse(await readFile(join(ws, 'logs.json'), 'utf8')), mid.metrics, 'logs.json is the summary recorded at step 4');
+  assert.deepEqual((await showJson(ws, env)).workspace.metrics, mid.metrics, 'the workspace row shows step 4');
+
+  const next = await cairn(['exp', 'run', '--name', 'from-mid', '--max-checkpoints', '3'], { cwd: ws, env });
+  assertOk(next, 'exp run after apply');
+  const e = (await showJson(ws, env)).experiments.find((x) => x.name === 'from-mid')!;
+  assert.equal(e.parent, mid.id);
+  assert.deepEqual(steps(e), [7, 6, 5]);
+  for (const c of e.checkpoints) assert.equal(c.metrics.step, c.step, `DVCLive's step is the checkpoint's step at ${c.step}`);
+});

@@ -60,6 +60,8 @@ export interface CheckpointInput {
   deps: Record<string, DepEntry>;
   params: Params;
   metrics: Metrics;
+  /** The metrics files as they were (see CheckpointRecord.metricsFiles). */
+  metricsFiles?: Record<string, DepEntry>;
   /** Default: now. */
   created?: Date | string;
 }
@@ -216,6 +218,7 @@ export async function appendCheckpoint(store: Store, name: string, input: Checkp
       deps: input.deps,
       params: input.params,
       metrics: input.metrics,
+      metricsFiles: input.metricsFiles,
       cmd: input.cmd,
     });
     const id = await putCheckpoint(store, record);

@@ -52,6 +52,13 @@ export interface CheckpointRecord {
   deps: Record<string, DepEntry>;
   params: Params;
   metrics: Metrics;
+  /**
+   * The stage's metrics files (the live summary included) as they were at
+   * this checkpoint, so `exp apply` and `exp run --rev` can put them back
+   * with the model: `metrics` holds only their values. Absent in records
+   * written before cairn kept them, and when no metrics file existed.
+   */
+  metricsFiles?: Record<string, DepEntry>;
   cmd: string;
 }
 
@@ -137,7 +144,7 @@ function checkData(v: unknown, where: string): void {
   throw new CairnError('BAD_INPUT', `${where} holds a ${typeof v === 'object' ? (v as object).constructor?.name ?? 'object' : typeof v}, not plain data`);
 }
 
-function checkEntries(entries: unknown, what: 'outs' | 'deps'): void {
+function checkEntries(entries: unknown, what: 'outs' | 'deps' | 'metricsFiles'): void {
   if (!isPlainObject(entries)) throw new CairnError('BAD_INPUT', `checkpoint ${what} must be an object of path -> entry`);
   for (const [path, e] of Object.entries(entries)) {
     const x = e as Partial<OutEntry> | null;
@@ -171,16 +178,21 @@ export function checkParams(params: unknown): asserts params is Params {
  * guarantees): `exp apply` writes them all, and overlapping targets would
  * let one write go through another.
  */
-export function checkRecordPaths(r: { outs?: Record<string, unknown>; deps: Record<string, unknown>; params: Params }): void {
+export function checkRecordPaths(r: { outs?: Record<string, unknown>; deps: Record<string, unknown>; params: Params; metricsFiles?: Record<string, unknown> }): void {
   const outs = Object.keys(r.outs ?? {});
+  const metricsFiles = Object.keys(r.metricsFiles ?? {});
   const deps = Object.keys(r.deps);
   const files = Object.keys(r.params);
   for (const p of outs) checkWorkspacePath(p, 'out');
+  for (const p of metricsFiles) checkWorkspacePath(p, 'metrics file');
   for (const p of deps) checkWorkspacePath(p, 'dep');
   for (const p of files) checkWorkspacePath(p, 'params file');
-  for (let i = 0; i < outs.length; i++) {
-    for (let j = 0; j < i; j++) if (pathsOverlap(outs[i], outs[j])) throw new CairnError('BAD_INPUT', `outs '${outs[j]}' and '${outs[i]}' overlap`);
-    for (const d of [...deps, ...files]) if (pathsOverlap(outs[i], d)) throw new CairnError('BAD_INPUT', `out '${outs[i]}' overlaps dep or params file '${d}'`);
+  // Metrics files are written by the same apply as the outs, so they follow the same rule.
+  const written = [...outs, ...metricsFiles];
+  for (let i = 0; i < written.length; i++) {
+    const what = i < outs.length ? 'out' : 'metrics file';
+    for (let j = 0; j < i; j++) if (pathsOverlap(written[i], written[j])) throw new CairnError('BAD_INPUT', `outs '${written[j]}' and '${written[i]}' overlap`);
+    for (const d of [...deps, ...files]) if (pathsOverlap(written[i], d)) throw new CairnError('BAD_INPUT', `${what} '${written[i]}' overlaps dep or params file '${d}'`);
   }
 }
 
@@ -213,6 +225,7 @@ export interface CheckpointFields {
   deps: Record<string, DepEntry>;
   params: Params;
   metrics: Metrics;
+  metricsFiles?: Record<string, DepEntry>;
   cmd: string;
 }
 
@@ -226,7 +239,10 @@ export function makeCheckpoint(f: CheckpointFields): CheckpointRecord {
   checkEntries(f.deps, 'deps');
   checkParams(f.params);
   checkMetrics(f.metrics);
+  if (f.metricsFiles !== undefined) checkEntries(f.metricsFiles, 'metricsFiles');
   checkRecordPaths(f);
+  // Left out when empty, so a stage without metrics files records what it did before the field existed.
+  const metricsFiles = f.metricsFiles && Object.keys(f.metricsFiles).length > 0 ? { metricsFiles: pickDeps(f.metricsFiles) } : {};
   return {
     kind: CHECKPOINT_KIND,
     version: RECORD_VERSION,
@@ -239,16 +255,18 @@ export function makeCheckpoint(f: CheckpointFields): CheckpointRecord {
     deps: pickDeps(f.deps),
     params: f.params,
     metrics: f.metrics,
+    ...metricsFiles,
     cmd: f.cmd,
   };
 }
 
-/** Parent first, then every out and dep, so gc keeps all a checkpoint restores. */
+/** Parent first, then every out, dep and metrics file, so gc keeps all a checkpoint restores. */
 export function checkpointLinks(r: CheckpointRecord): ObjectId[] {
   const links: ObjectId[] = [];
   if (r.parent) links.push(r.parent);
   for (const e of Object.values(r.outs)) links.push(e.id);
   for (const e of Object.values(r.deps)) links.push(e.id);
+  for (const e of Object.values(r.metricsFiles ?? {})) links.push(e.id);
   return [...new Set(links)];
 }
 
@@ -292,6 +310,7 @@ export async function readCheckpoint(store: Store, id: ObjectId): Promise<Checkp
   checkDecoded(id, 'checkpoint', () => {
     checkEntries(body.outs, 'outs');
     checkEntries(body.deps, 'deps');
+    if (body.metricsFiles !== undefined) checkEntries(body.metricsFiles, 'metricsFiles');
     checkParams(body.params);
     checkRecordPaths(body);
   });

@@ -17,10 +17,11 @@ import { readMetrics, type MetricValues } from './metrics.js';
 import { SignalWatcher, dvcSignalPath, makeSignalDir, prepareDvcTmp, type Signal } from './signal.js';
 import { buildRunEnv } from './env.js';
 import { readLock, writeLock } from './lockfile.js';
-import { capturePaths, sameEntries, sameValues, type Captured } from './snapshot.js';
+import { captureExisting, capturePaths, sameEntries, sameValues, type Captured } from './snapshot.js';
 import { lockWorkspace, takeRunLease, traceWait } from './running.js';
 import { LiveReport } from './report/live.js';
 import { recoverApply, writableTarget } from './workspace.js';
+import { restoreCheckpoint } from './apply.js';
 
 export type RunEvent =
   | { type: 'warning'; message: string }
@@ -79,6 +80,8 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     throw new CairnError('BAD_INPUT', '--max-checkpoints must be a whole number of 1 or more');
   }
   if (opts.name !== undefined) checkName(opts.name);
+  // A bad -S is refused before --rev restores anything.
+  for (const arg of opts.set ?? []) parseSetArg(arg);
   const pipeline = await loadPipeline(ws);
   for (const w of pipeline.warnings) emit({ type: 'warning', message: w });
   const stage = selectStage(pipeline, opts.stage);
@@ -119,6 +122,22 @@ async function runLocked(
   // A killed exp apply is finished (or undone) first, so this run starts from a whole workspace.
   const recovered = await recoverApply(ws);
   if (recovered) emit({ type: 'info', message: recovered });
+  // --rev puts the whole checkpoint back, as checking out its commit did in
+  // DVC 2.x: the script starts from its model, and the run records its code
+  // and params (then -S on top), not whatever the workspace held. It is
+  // exp apply's all-or-nothing restore, refusing to overwrite unrecorded
+  // edits of deps and params the same way.
+  let restored: string[] = [];
+  if (revId !== undefined) {
+    restored = await Store.with(opts.storeDir, async (store) => {
+      const r = await restoreCheckpoint(store, ws, {
+        storeDir: opts.storeDir,
+        id: revId,
+        editsHint: `record them first with cairn exp run (no --rev), or discard them with cairn exp apply ${opts.rev} --force and run --rev again`,
+      });
+      return r.restored;
+    });
+  }
   const lock = await readLock(ws);
   if (opts.set?.length) {
     const defaultFile = stage.params[0]?.file ?? DEFAULT_PARAMS_FILE;
@@ -147,8 +166,6 @@ async function runLocked(
     if (revId !== undefined) {
       const from = revId;
       parent = await readCheckpoint(store, from);
-      // --rev restores the checkpoint's outs so the script starts from them.
-      for (const [p, e] of Object.entries(parent.outs)) await store.getToPath(e.id, await writableTarget(ws, p, opts.storeDir));
       mode = { kind: 'rev', from };
     } else if (!opts.reset && lock && (await store.has(lock.checkpoint))) {
       // The checkpoint the last run or apply left here is where this run continues from.
@@ -197,7 +214,7 @@ async function runLocked(
   if (mode.kind === 'resume') emit({ type: 'info', message: `Resuming experiment '${expName}'.` });
   else if (mode.kind === 'branch' && mode.atTip) emit({ type: 'info', message: `Modified checkpoint experiment based on '${mode.basedOn}' will be created.` });
   else if (mode.kind === 'branch') emit({ type: 'info', message: `New checkpoint experiment '${expName}' branching from '${mode.from.slice(0, 7)}' of '${mode.basedOn}' will be created.` });
-  else if (mode.kind === 'rev') emit({ type: 'info', message: `Restored checkpoint '${mode.from.slice(0, 7)}'; new experiment '${expName}' branches from it.` });
+  else if (mode.kind === 'rev') emit({ type: 'info', message: `Restored checkpoint '${mode.from.slice(0, 7)}' (${restored.join(', ')}); new experiment '${expName}' branches from it.` });
   else emit({ type: 'info', message: `Running experiment '${expName}'${opts.reset ? ' from scratch' : ''}.` });
 
   const sigDir = await makeSignalDir(tmpdir());
@@ -220,6 +237,8 @@ async function runLocked(
   /** Records one checkpoint of `paths`; returns its ID. */
   /** Appends a checkpoint of already captured outs, in an open store session. */
   const append = async (store: Store, outs: Record<string, Captured>, metrics: Record<string, unknown>): Promise<{ id: string; step: number }> => {
+    // The files as well as their values: exp apply and --rev put them back with the model, so the workspace row matches it.
+    const metricsFiles = await captureExisting(store, ws, stage.metrics.map((m) => m.path));
     if (!created) {
       await createExperiment(store, {
         name: expName,
@@ -231,7 +250,7 @@ async function runLocked(
     const outEntries = Object.fromEntries(
       Object.entries(outs).map(([p, e]) => [p, { ...e, checkpoint: ckptOuts.includes(p) }]),
     );
-    const r = await appendCheckpoint(store, expName, { stage: stage.name, cmd: stage.cmd, outs: outEntries, deps: plan.deps, params, metrics }, { expectTip: tip });
+    const r = await appendCheckpoint(store, expName, { stage: stage.name, cmd: stage.cmd, outs: outEntries, deps: plan.deps, params, metrics, metricsFiles }, { expectTip: tip });
     await plan.lease.update({ roots: [...Object.values(plan.deps).map((d) => d.id), r.id] });
     tip = r.id;
     lastOuts = outs;

@@ -29,6 +29,20 @@ export async function capturePaths(store: Store, workspace: string, paths: strin
   return out;
 }
 
+/**
+ * Stores each path that exists as a file; the others are left out. For
+ * metrics files: a script often writes its first metrics after its first
+ * checkpoint, and a missing one is no reason to refuse a checkpoint.
+ */
+export async function captureExisting(store: Store, workspace: string, paths: string[]): Promise<Record<string, Captured>> {
+  const out: Record<string, Captured> = {};
+  for (const p of paths) {
+    const st = await lstat(path.resolve(workspace, p)).catch(() => undefined);
+    if (st?.isFile()) Object.assign(out, await capturePaths(store, workspace, [p], 'metrics file'));
+  }
+  return out;
+}
+
 /** Same IDs for the same paths. */
 export function sameEntries(a: Record<string, { id: string }>, b: Record<string, { id: string }>): boolean {
   const ka = Object.keys(a).sort();

@@ -19,7 +19,7 @@ export const expRunCommand: CommandModule<GlobalArgs, Args> = {
     y
       .positional('stage', { type: 'string', describe: 'stage of cairn.yaml (default: the only one, or the one with checkpoint outs)' })
       .option('name', { alias: 'n', type: 'string', describe: 'name of the new experiment' })
-      .option('rev', { type: 'string', describe: 'branch from this checkpoint (ID, prefix or experiment name)' })
+      .option('rev', { type: 'string', describe: 'restore this checkpoint (outs, code, params, metrics files; ID, prefix or experiment name) and branch from it' })
       .option('reset', { type: 'boolean', describe: 'delete the checkpoint outs and start from scratch' })
       .option('set-param', { alias: 'S', type: 'string', array: true, describe: 'set a param before the run: key=value (YAML value)' })
       .option('max-checkpoints', { type: 'number', describe: 'stop the command after K new checkpoints' })
