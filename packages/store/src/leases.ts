@@ -100,7 +100,7 @@ export function holderAlive(h: Holder): boolean {
 }
 
 /** Replaces `path` by rename; no fsync (see the top of this file). */
-async function writeReplacing(path: string, text: string): Promise<void> {
+export async function writeReplacing(path: string, text: string): Promise<void> {
   const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
   const fh = await open(tmp, 'wx');
   try {

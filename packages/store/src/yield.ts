@@ -22,7 +22,7 @@
 import { mkdir, open, readFile, readdir, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { currentHolder, holderAlive, Lease, type Holder } from './leases.js';
+import { currentHolder, holderAlive, Lease, writeReplacing, type Holder } from './leases.js';
 import type { ObjectId } from './types.js';
 
 export const WAITING_DIR = 'waiting';
@@ -144,19 +144,8 @@ async function announce(storeDir: string): Promise<string> {
   const dir = join(storeDir, WAITING_DIR);
   await mkdir(dir, { recursive: true });
   const path = join(dir, `${process.pid}-${randomBytes(6).toString('hex')}`);
-  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
-  const fh = await open(tmp, 'wx');
-  try {
-    await fh.writeFile(`${JSON.stringify(currentHolder())}\n`);
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => {});
-    throw err;
-  }
+  // Like a lease, a waiter file describes a live process: replaced by rename, not fsynced.
+  await writeReplacing(path, `${JSON.stringify(currentHolder())}\n`);
   return path;
 }
 
