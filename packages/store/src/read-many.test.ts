@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Store, sha256, isCairnError, type ObjectId } from './index.js';
 import { listPackFiles } from './packfiles.js';
-import { arena } from './pack/arena.js';
+import { arena } from './io/arena.js';
 
 async function freshStore(): Promise<{ dir: string; work: string }> {
   const work = await mkdtemp(join(tmpdir(), 'cairn-readmany-'));

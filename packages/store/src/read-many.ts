@@ -11,8 +11,8 @@ import type { FileHandle } from 'node:fs/promises';
 import { write as fsWrite } from 'node:fs';
 import { CairnError } from './errors.js';
 import type { Location } from './index-db.js';
-import { readPool, type ArenaRead } from './chunker/pool.js';
-import { arena, SLOT_DATA } from './pack/arena.js';
+import { readPool, type ArenaRead } from './io/pool.js';
+import { arena, SLOT_DATA } from './io/arena.js';
 import type { ObjectId, ObjectType } from './types.js';
 
 export interface ReadObject {

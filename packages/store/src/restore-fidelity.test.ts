@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Store, isCairnError } from './index.js';
-import { DirectWriter } from './pack/direct.js';
-import { arena, SLOT_DATA } from './pack/arena.js';
-import { makeSafetensors } from './chunker/test-helpers.js';
+import { DirectWriter } from './io/direct.js';
+import { arena, SLOT_DATA } from './io/arena.js';
+import { makeSafetensors } from './testing/test-helpers.js';
 
 async function withDirectIo<T>(direct: boolean, fn: () => Promise<T>): Promise<T> {
   const old = process.env.CAIRN_NO_DIRECT_IO;

@@ -11,13 +11,13 @@ import { CairnError } from './errors.js';
 import { IndexDb, decodeLocation, indexError, isIndexDamage, isLevelError, type Location } from './index-db.js';
 import { packPath, TARGET_PACK_SIZE } from './pack/writer.js';
 import { PackSession } from './pack-session.js';
-import { DirectWriter } from './pack/direct.js';
-import { SlotShare } from './pack/slot-share.js';
+import { DirectWriter } from './io/direct.js';
+import { SlotShare } from './io/slot-share.js';
 import { readExactly } from './pack/reader.js';
 import { Refs } from './refs.js';
 import { chunkFile, chunkStream, planFileCuts } from './chunker/index.js';
-import { readPool, type ArenaRead, type PoolResult } from './chunker/pool.js';
-import { arena, SLOT_DATA, SLOT_SIZE } from './pack/arena.js';
+import { readPool, type ArenaRead, type PoolResult } from './io/pool.js';
+import { arena, SLOT_DATA, SLOT_SIZE } from './io/arena.js';
 import { HEADER_SIZE } from './pack/format.js';
 import { encodeFile, decodeFile, encodeTree, decodeTree, decodeTreeObject, encodeRecord, decodeRecord, entryNameBytes, legacyFileMode, MODE_BITS, type FileManifest } from './objects.js';
 import { mkdirDurable, syncDir, tmpName, writeFileAtomic } from './fsutil.js';
@@ -44,7 +44,7 @@ const READ_AHEAD = 4;
 const HASH_AHEAD = 8;
 /**
  * Files at least this large are read and hashed on the read pool's threads
- * through the arena (see chunker/pool.ts, pack/arena.ts); for smaller ones
+ * through the arena (see io/pool.ts, io/arena.ts); for smaller ones
  * the threads' start-up is not worth it.
  */
 const POOL_MIN_FILE = 16 * 1024 * 1024;

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { cdcCuts, GEAR, GearCdc, highMask, type CdcParams } from './gear.js';
 import { KiB, MiB } from './options.js';
 import { CdcSplitter } from './splitter.js';
-import { cutsOf, pseudoRandom, sha } from './test-helpers.js';
+import { cutsOf, pseudoRandom, sha } from '../testing/test-helpers.js';
 
 const DEFAULT: CdcParams = { minSize: 256 * KiB, avgSize: 1 * MiB, maxSize: 4 * MiB };
 const SMALL: CdcParams = { minSize: 2 * KiB, avgSize: 8 * KiB, maxSize: 32 * KiB };

@@ -10,7 +10,7 @@ import { isCairnError } from '../errors.js';
 import { cdcCuts } from './gear.js';
 import { chunkFile, chunkStream, type ChunkerOptions } from './index.js';
 import { KiB, MiB, resolveOptions } from './options.js';
-import { collect, cutsOf, makeSafetensors, withFile } from './test-helpers.js';
+import { collect, cutsOf, makeSafetensors, withFile } from '../testing/test-helpers.js';
 
 const SIZES = [0, 1, 2, 3, 4095, 65537, 1_000_003, 5 * MiB + 7, 17 * MiB + 3];
 

@@ -13,8 +13,8 @@ import { sha256 } from '../codec.js';
 import { encodeFile } from '../objects.js';
 import { chunkFile } from './index.js';
 import { KiB, MiB } from './options.js';
-import { makeSafetensors, pseudoRandom, type TestTensor } from './test-helpers.js';
-import { arena } from '../pack/arena.js';
+import { makeSafetensors, pseudoRandom, type TestTensor } from '../testing/test-helpers.js';
+import { arena } from '../io/arena.js';
 
 function layout(): TestTensor[] {
   const t: TestTensor[] = [{ name: 'embed.weight', elems: (9 * MiB + 44) / 4 }];

@@ -5,7 +5,7 @@ import { chunkFile } from './index.js';
 import { KiB, MiB, resolveOptions } from './options.js';
 import { parseSafetensors } from './safetensors.js';
 import { BufferSource } from './source.js';
-import { collect, cutsOf, makeSafetensors, withFile, type TestTensor } from './test-helpers.js';
+import { collect, cutsOf, makeSafetensors, withFile, type TestTensor } from '../testing/test-helpers.js';
 
 const OPTS = resolveOptions();
 

@@ -4,8 +4,8 @@ import { cdcCuts } from './gear.js';
 import { chunkFile } from './index.js';
 import { MiB, resolveOptions } from './options.js';
 import { BufferSource } from './source.js';
-import { collect, cutsOf, pseudoRandom, withFile } from './test-helpers.js';
-import { makeZip, type ZipEntryIn, type ZipEntryOut } from './test-zip.js';
+import { collect, cutsOf, pseudoRandom, withFile } from '../testing/test-helpers.js';
+import { makeZip, type ZipEntryIn, type ZipEntryOut } from '../testing/test-zip.js';
 import { parseZip } from './torchzip.js';
 
 const OPTS = resolveOptions();

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { encodeTrailer, PACK_MAGIC, HEADER_SIZE, type PackEntry } from './format.js';
 import { mkdirDurable, syncDir } from '../fsutil.js';
-import { DirectWriter } from './direct.js';
+import { DirectWriter } from '../io/direct.js';
 import { xxh64 } from '../checksum.js';
 import type { ObjectType } from '../types.js';
 

@@ -100,6 +100,15 @@ export class DirectWriter {
     return new DirectWriter(fh, direct);
   }
 
+  /**
+   * Whether writes still bypass the page cache: false where the filesystem
+   * refused O_DIRECT at open, or a write fell back after EINVAL. Lets a
+   * test tell a silent fallback from the real thing.
+   */
+  get directIO(): boolean {
+    return this.direct !== undefined;
+  }
+
   /** Bytes appended so far. */
   get size(): number {
     return this.end;

@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { readSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { xxh64Over } from '../pack/xxh64-wasm.js';
+import { xxh64Over } from './xxh64-wasm.js';
 import type { PoolReply, PoolRequest } from './pool.js';
 
 const memory = (workerData as { memory: WebAssembly.Memory }).memory;

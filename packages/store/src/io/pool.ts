@@ -1,6 +1,6 @@
 /**
  * ReadPool: a few worker threads that read byte ranges of open files into
- * the arena (see pack/arena.ts) and hash them there, so that on a
+ * the arena (see arena.ts) and hash them there, so that on a
  * multi-core machine reading and SHA-256 (ingest) or XXH64 checks (restore)
  * run in parallel and off the main thread, with no copy beyond the kernel's
  * read and nothing transferred between threads but addresses and hashes.
@@ -11,7 +11,7 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { CairnError } from '../errors.js';
-import { arena } from '../pack/arena.js';
+import { arena } from './arena.js';
 
 /** A byte range of an open file and where in the arena it goes. */
 export interface ArenaRead {

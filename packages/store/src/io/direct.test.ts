@@ -4,14 +4,26 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import { constants } from 'node:fs';
 import { DirectWriter } from './direct.js';
 import { arena, SLOT_DATA } from './arena.js';
+
+/** Whether the filesystem of `dir` accepts O_DIRECT at all (tmpfs refuses it). */
+async function directSupported(dir: string): Promise<boolean> {
+  if (process.platform !== 'linux' || !constants.O_DIRECT) return false;
+  const probe = join(dir, 'probe');
+  const fh = await open(probe, constants.O_WRONLY | constants.O_CREAT | constants.O_DIRECT).catch(() => undefined);
+  await fh?.close();
+  return fh !== undefined;
+}
 
 /** Appends a mix of copied and arena-owned pieces (some at the right block offset, some not) and checks the file. */
 async function roundTrip(direct: boolean, seed: number): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'cairn-direct-'));
   const old = process.env.CAIRN_NO_DIRECT_IO;
-  if (!direct) process.env.CAIRN_NO_DIRECT_IO = '1';
+  if (direct) delete process.env.CAIRN_NO_DIRECT_IO;
+  else process.env.CAIRN_NO_DIRECT_IO = '1';
   const A = arena();
   try {
     const path = join(dir, 'f');
@@ -47,6 +59,8 @@ async function roundTrip(direct: boolean, seed: number): Promise<void> {
       assert.equal(out.size, size);
     }
     await out.finish();
+    // Without this, a writer that fell back to the page cache would pass unnoticed.
+    assert.equal(out.directIO, direct && (await directSupported(dir)), 'direct I/O in effect exactly where the filesystem supports it');
     await out.fh.sync();
     await out.close();
     const got = await readFile(path);

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createHash } from 'node:crypto';
 import { readPool } from './pool.js';
-import { arena } from '../pack/arena.js';
+import { arena } from './arena.js';
 import { xxh64, initChecksum } from '../checksum.js';
-import { pseudoRandom, withFile } from './test-helpers.js';
+import { pseudoRandom, withFile } from '../testing/test-helpers.js';
 import { isCairnError } from '../errors.js';
 
 test('the read pool reads ranges into the arena and hashes them there', async () => {
