@@ -8,7 +8,7 @@ import { listPackFiles, type PackFile } from './packfiles.js';
 import { markFrom, markReachable } from './reachable.js';
 import { listLeases } from './leases.js';
 import { syncDir } from './fsutil.js';
-import type { Store } from './store.js';
+import type { Repository } from './repository/repository.js';
 import type { GcReport } from './types.js';
 
 /** A pack whose dead bytes pass this share is rewritten; below it, kept as is. */
@@ -63,12 +63,12 @@ type Decision = 'delete' | 'rewrite' | 'merge';
  * meanwhile (a run may have deduplicated against an object the last mark
  * found dead). Later rounds only finish the first round's plan, so gc ends.
  */
-export async function collectGarbage(store: Store, opts: { dryRun?: boolean }, yielding?: GcYield): Promise<GcReport> {
+export async function collectGarbage(repo: Repository, opts: { dryRun?: boolean }, yielding?: GcYield): Promise<GcReport> {
   const report: GcReport = { dryRun: !!opts.dryRun, liveObjects: 0, deadObjects: 0, bytesFreed: 0, packsDeleted: 0, packsRewritten: 0, packsWritten: 0 };
   let decided: Map<string, Decision> | undefined;
   const bytes = { freed: 0, written: 0 };
   for (;;) {
-    const { live, byPack, files } = await mark(store);
+    const { live, byPack, files } = await mark(repo);
     report.liveObjects = live.size;
     decided ??= decide(files, byPack);
     const doomed: Doomed[] = [];
@@ -91,7 +91,7 @@ export async function collectGarbage(store: Store, opts: { dryRun?: boolean }, y
       report.deadObjects = doomed.reduce((n, d) => n + d.dead.length, 0);
       return report;
     }
-    const finished = await sweep(store, doomed, report, bytes, yielding);
+    const finished = await sweep(repo, doomed, report, bytes, yielding);
     for (const d of finished) decided.delete(d.file.packId);
     if (finished.length === doomed.length) break;
     await yielding!.stepAside();
@@ -100,22 +100,22 @@ export async function collectGarbage(store: Store, opts: { dryRun?: boolean }, y
   return report;
 }
 
-async function mark(store: Store) {
+async function mark(repo: Repository) {
   // A damaged ref may name objects that would otherwise look dead: sweeping now could delete what it points to.
-  const damaged = await store.refs.damaged();
+  const damaged = await repo.refs.damaged();
   if (damaged.length > 0) {
     throw new CairnError('CORRUPT', `gc refused: ref file ${damaged[0].path} is damaged (${damaged[0].reason})${damaged.length > 1 ? ` and ${damaged.length - 1} more` : ''}; run cairn fsck --repair first`);
   }
   const missing: string[] = [];
-  const live = await markReachable(store, (id, from) => missing.push(`${from} -> ${id.slice(0, 12)}`));
-  const leased = (await listLeases(store.dir)).flatMap((l) => l.roots.map((id) => ({ id, from: `lease ${l.id} (process ${l.pid})` })));
+  const live = await markReachable(repo, (id, from) => missing.push(`${from} -> ${id.slice(0, 12)}`));
+  const leased = (await listLeases(repo.dir)).flatMap((l) => l.roots.map((id) => ({ id, from: `lease ${l.id} (process ${l.pid})` })));
   // A leased root that is missing is its holder's problem, not a reason to refuse gc.
-  for (const id of await markFrom(store, leased.filter((r) => !live.has(r.id)), () => {})) live.add(id);
+  for (const id of await markFrom(repo, leased.filter((r) => !live.has(r.id)), () => {})) live.add(id);
   if (missing.length > 0) {
     throw new CairnError('CORRUPT', `gc refused: ${missing.length} reachable objects are missing (${missing[0]})`, { hint: 'run cairn fsck' });
   }
   const byPack = new Map<string, PackTally>();
-  for await (const [id, value] of store.index.obj.iterator()) {
+  for await (const [id, value] of repo.index.obj.iterator()) {
     const loc = decodeLocation(value);
     let p = byPack.get(loc.packId);
     if (!p) byPack.set(loc.packId, (p = { live: [], dead: [], deadBytes: 0, bytes: 0 }));
@@ -126,7 +126,7 @@ async function mark(store: Store) {
       p.deadBytes += loc.length;
     }
   }
-  return { live, byPack, files: await listPackFiles(store.packsDir) };
+  return { live, byPack, files: await listPackFiles(repo.packsDir) };
 }
 
 interface PackTally {
@@ -160,7 +160,7 @@ function decide(files: PackFile[], byPack: Map<string, PackTally>): Map<string, 
  * it did: blobs moved out of an unfinished pack are indexed at their new
  * place, and the pack stays for the next round.
  */
-async function sweep(store: Store, doomed: Doomed[], report: GcReport, bytes: { freed: number; written: number }, yielding?: GcYield): Promise<Doomed[]> {
+async function sweep(repo: Repository, doomed: Doomed[], report: GcReport, bytes: { freed: number; written: number }, yielding?: GcYield): Promise<Doomed[]> {
   // Packs with nothing to move first: they cost no copying.
   const order = sweepOrder(doomed);
   const finished: Doomed[] = [];
@@ -174,13 +174,13 @@ async function sweep(store: Store, doomed: Doomed[], report: GcReport, bytes: { 
           stop = true;
           break outer;
         }
-        const data = await store.readBlob(id, loc);
+        const data = await repo.readBlob(id, loc);
         if (writer && writer.size + data.length > TARGET_PACK_SIZE) {
           bytes.written += (await writer.seal()).bytes;
           report.packsWritten++;
           writer = undefined;
         }
-        writer ??= new PackWriter(store.packsDir);
+        writer ??= new PackWriter(repo.packsDir);
         moved.set(id, locationOf(writer.packId, await writer.add(Buffer.from(id, 'hex'), loc.type, data, loc.size)));
       }
       finished.push(d);
@@ -194,7 +194,7 @@ async function sweep(store: Store, doomed: Doomed[], report: GcReport, bytes: { 
     throw err;
   }
   if (stop && moved.size === 0 && finished.length === 0) return finished;
-  const batch = store.index.obj.batch();
+  const batch = repo.index.obj.batch();
   for (const [id, loc] of moved) batch.put(id, encodeLocation(loc));
   for (const d of finished) for (const id of d.dead) batch.del(id);
   await batch.write({ sync: true });

@@ -10,7 +10,7 @@ import { readPackEntries } from './pack/reader.js';
 import { PackWriter, TARGET_PACK_SIZE } from './pack/writer.js';
 import { listPackFiles } from './packfiles.js';
 import { mkdirDurable, syncDir } from './fsutil.js';
-import type { Store } from './store.js';
+import type { Repository } from './repository/repository.js';
 import type { DamagedPackReport, RepairReport } from './types.js';
 
 export const QUARANTINE_DIR = 'quarantine';
@@ -173,8 +173,8 @@ function verified(pack: Buffer, c: Candidate): Buffer | undefined {
  * renames) no `index/`, which the next open rebuilds. Caches of upper layers
  * are not carried over (derived data).
  */
-export async function repairStore(store: Store, opts: RepairOptions = {}): Promise<RepairReport> {
-  const storeDir = store.dir;
+export async function repairStore(repo: Repository, opts: RepairOptions = {}): Promise<RepairReport> {
+  const storeDir = repo.dir;
   const indexPath = join(storeDir, 'index');
   const newPath = join(storeDir, INDEX_NEW);
   const oldPath = join(storeDir, INDEX_OLD);
@@ -198,7 +198,7 @@ export async function repairStore(store: Store, opts: RepairOptions = {}): Promi
   const oldByPack = new Map<string, Candidate[]>();
   let oldIndexDamaged = false;
   try {
-    for await (const [id, value] of store.index.obj.iterator()) {
+    for await (const [id, value] of repo.index.obj.iterator()) {
       let loc: Location;
       try {
         loc = decodeLocation(value);
@@ -220,7 +220,7 @@ export async function repairStore(store: Store, opts: RepairOptions = {}): Promi
   const damaged: Array<{ packId: string; path: string; reason: string }> = [];
   let writer: PackWriter | undefined;
   try {
-    for (const pack of await listPackFiles(store.packsDir)) {
+    for (const pack of await listPackFiles(repo.packsDir)) {
       let entries: PackEntry[];
       try {
         ({ entries } = await readPackEntries(pack.path));
@@ -272,7 +272,7 @@ export async function repairStore(store: Store, opts: RepairOptions = {}): Promi
           continue;
         }
         if (writer && writer.size + data.length > TARGET_PACK_SIZE) await seal();
-        writer ??= new PackWriter(store.packsDir);
+        writer ??= new PackWriter(repo.packsDir);
         await writer.add(c.id, c.type, data, c.size, c.checksum);
         entry.salvaged++;
         report.objectsSalvaged++;
@@ -292,7 +292,7 @@ export async function repairStore(store: Store, opts: RepairOptions = {}): Promi
     throw isLevelError(err) ? indexError(err, newPath) : ioFailure(err, 'rebuilding the index');
   }
 
-  await swapIndex(store, indexPath, newPath, oldPath);
+  await swapIndex(repo, indexPath, newPath, oldPath);
   if (oldIndexDamaged) {
     report.indexQuarantined = await quarantine.move(oldPath, 'index').catch((err) => {
       throw ioFailure(err, `moving the damaged index ${oldPath} into quarantine`);
@@ -308,7 +308,7 @@ export async function repairStore(store: Store, opts: RepairOptions = {}): Promi
     }
   }
   if (opts.refs) {
-    for (const d of await store.refs.damaged()) {
+    for (const d of await repo.refs.damaged()) {
       try {
         report.refsQuarantined.push({ name: d.name, path: d.path, reason: d.reason, movedTo: await quarantine.move(d.path) });
       } catch (err) {
@@ -325,8 +325,8 @@ export async function repairStore(store: Store, opts: RepairOptions = {}): Promi
  * open (so its lock is held) until the new one is in place; then the store
  * reopens `index/`.
  */
-async function swapIndex(store: Store, indexPath: string, newPath: string, oldPath: string): Promise<void> {
-  const old = store.index;
+async function swapIndex(repo: Repository, indexPath: string, newPath: string, oldPath: string): Promise<void> {
+  const old = repo.index;
   const storeDir = dirname(indexPath);
   try {
     await rename(indexPath, oldPath).catch((err) => {
@@ -350,5 +350,5 @@ async function swapIndex(store: Store, indexPath: string, newPath: string, oldPa
   } finally {
     await old.close().catch(() => {});
   }
-  store.setIndex(await IndexDb.open(indexPath, store.lockTimeoutMs));
+  repo.setIndex(await IndexDb.open(indexPath, repo.lockTimeoutMs));
 }

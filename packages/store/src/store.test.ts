@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { Store, encodeCanonical, sha256, isCairnError } from './index.js';
 import { listPackFiles } from './packfiles.js';
+import { repositoryOf } from './store.js';
 
 async function freshStore(): Promise<{ dir: string; work: string }> {
   const work = await mkdtemp(join(tmpdir(), 'cairn-store-'));
@@ -305,18 +306,18 @@ test('a pack left unindexed by a killed writer is a note for fsck, not a problem
   const lost = await Store.with(dir, (s) => s.putFile(join(work, 'lost')));
   const orphan = (await listPackFiles(join(dir, 'packs'))).find((p) => !before.has(p.packId))!;
   await Store.with(dir, async (s) => {
-    for (const o of await s.reachable([lost])) await s.index.obj.del(o);
+    for (const o of await s.reachable([lost])) await repositoryOf(s).index.obj.del(o);
     const report = await s.verify({ readData: true });
     assert.deepEqual(report.problems, []);
     assert.equal(report.notes.length, 1);
     assert.match(report.notes[0], new RegExp(`pack ${orphan.packId}: none of its \\d+ objects is indexed`));
     // Some objects of an indexed pack gone from the index is still a problem.
-    await s.index.obj.del(kept);
+    await repositoryOf(s).index.obj.del(kept);
     assert.match((await s.verify()).problems.map((p) => p.message).join('\n'), /1 objects in packs are not in the index/);
     await s.repair();
   });
   await Store.with(dir, async (s) => {
-    for (const o of await s.reachable([lost])) await s.index.obj.del(o);
+    for (const o of await s.reachable([lost])) await repositoryOf(s).index.obj.del(o);
     await s.gc();
     assert.equal((await listPackFiles(join(dir, 'packs'))).some((p) => p.packId === orphan.packId), false);
     assert.deepEqual((await s.verify({ readData: true })).problems, []);

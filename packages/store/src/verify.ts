@@ -5,7 +5,7 @@ import { decodeLocation } from './index-db.js';
 import { readExactly, readPackEntries } from './pack/reader.js';
 import { listPackFiles } from './packfiles.js';
 import { markFrom } from './reachable.js';
-import type { Store } from './store.js';
+import type { Repository } from './repository/repository.js';
 import type { VerifyReport } from './types.js';
 
 /**
@@ -14,13 +14,13 @@ import type { VerifyReport } from './types.js';
  * and that everything the refs reach is present. `readData` adds a SHA-256
  * of every blob against its ID.
  */
-export async function verifyStore(store: Store, opts: { readData?: boolean }): Promise<VerifyReport> {
+export async function verifyStore(repo: Repository, opts: { readData?: boolean }): Promise<VerifyReport> {
   const report: VerifyReport = { ok: true, packsChecked: 0, objectsChecked: 0, bytesRead: 0, problems: [], notes: [] };
   const problem = (where: string, message: string) => report.problems.push({ where, message });
   // packId -> offset -> blob ID, for cross-checking the index.
   const inPacks = new Map<string, Map<number, string>>();
 
-  for (const pack of await listPackFiles(store.packsDir)) {
+  for (const pack of await listPackFiles(repo.packsDir)) {
     report.packsChecked++;
     let entries;
     try {
@@ -48,7 +48,7 @@ export async function verifyStore(store: Store, opts: { readData?: boolean }): P
   }
 
   const indexed = new Set<string>();
-  for await (const [id, value] of store.index.obj.iterator()) {
+  for await (const [id, value] of repo.index.obj.iterator()) {
     const loc = decodeLocation(value);
     indexed.add(`${loc.packId}:${loc.offset}`);
     const atOffset = inPacks.get(loc.packId)?.get(loc.offset);
@@ -68,8 +68,8 @@ export async function verifyStore(store: Store, opts: { readData?: boolean }): P
 
   try {
     // A damaged ref file is a problem of its own (named by path); the other refs are still followed.
-    const refs = await store.refs.list('', { onDamaged: (d) => problem(`ref file ${d.path}`, `${d.reason} (cairn fsck --repair moves it into quarantine)`) });
-    await markFrom(store, refs.map((r) => ({ id: r.id, from: `ref ${r.name}` })), (id, from) => problem(from, `refers to missing object ${id.slice(0, 12)}`));
+    const refs = await repo.refs.list('', { onDamaged: (d) => problem(`ref file ${d.path}`, `${d.reason} (cairn fsck --repair moves it into quarantine)`) });
+    await markFrom(repo, refs.map((r) => ({ id: r.id, from: `ref ${r.name}` })), (id, from) => problem(from, `refers to missing object ${id.slice(0, 12)}`));
   } catch (err) {
     problem('refs', (err as Error).message);
   }

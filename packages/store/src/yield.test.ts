@@ -12,6 +12,8 @@ import { Store } from './index.js';
 // stdin/stdout, so a slow machine only makes it slower.
 
 const STORE_JS = new URL('./index.js', import.meta.url).href;
+/** For repositoryOf: the yielder's step-aside count is internal. */
+const STORE_IMPL_JS = new URL('./store.js', import.meta.url).href;
 
 async function freshStore(): Promise<{ dir: string; work: string }> {
   const work = await mkdtemp(join(tmpdir(), 'cairn-yield-'));
@@ -24,6 +26,7 @@ async function freshStore(): Promise<{ dir: string; work: string }> {
 function child(dir: string, code: string): { proc: ChildProcess; line: () => Promise<string>; send: (s: string) => void; exited: Promise<number | null> } {
   const prelude = `
     const { Store } = await import(${JSON.stringify(STORE_JS)});
+    const { repositoryOf } = await import(${JSON.stringify(STORE_IMPL_JS)});
     const dir = ${JSON.stringify(dir)};
     const say = (s) => process.stdout.write(s + '\\n');
     const { createInterface } = await import('node:readline');
@@ -74,7 +77,7 @@ test('a long put steps aside for a priority opener mid-way, leasing what it wrot
     }
     const id = await s.putStream(pieces());
     await s.refs.set('store/big', id);
-    const yields = s.yielder.yields;
+    const yields = repositoryOf(s).yielder.yields;
     await s.close();
     say(JSON.stringify({ id, sha: h.digest('hex'), yields }));`,
   );
@@ -140,7 +143,7 @@ test('gc steps aside between pack rewrites and marks again: what a run named mea
     say('open');
     await next();
     const report = await s.gc();
-    const yields = s.yielder.yields;
+    const yields = repositoryOf(s).yielder.yields;
     await s.close();
     say(JSON.stringify({ report, yields }));`,
   );

@@ -1,0 +1,277 @@
+import { open, lstat, readdir, readlink, stat as fsStat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { isUtf8 } from 'node:buffer';
+import { webcrypto } from 'node:crypto';
+import { sha256 } from './codec.js';
+import { CairnError } from './errors.js';
+import { HEADER_SIZE } from './pack/format.js';
+import { TARGET_PACK_SIZE } from './pack/writer.js';
+import { chunkFile, chunkStream, planFileCuts } from './chunker/index.js';
+import { readPool, type PoolResult } from './io/pool.js';
+import { arena, SLOT_DATA } from './io/arena.js';
+import { encodeFile, encodeTree, encodeRecord, MODE_BITS, type FileManifest } from './objects.js';
+import { detachedWrite, type Repository } from './repository/repository.js';
+import type { ObjectId, ObjectType, TreeEntry, PutOptions } from './types.js';
+
+const HASH_AHEAD = 8;
+/**
+ * Files at least this large are read and hashed on the read pool's threads
+ * through the arena (see io/pool.ts, io/arena.ts); for smaller ones
+ * the threads' start-up is not worth it.
+ */
+const POOL_MIN_FILE = 16 * 1024 * 1024;
+/** Reads queued on the read pool per file (each holds an arena slot). */
+const POOL_WINDOW = 8;
+
+export async function sha256Async(data: Buffer): Promise<ObjectId> {
+  return Buffer.from(await webcrypto.subtle.digest('SHA-256', data)).toString('hex');
+}
+
+/**
+ * Putting files, folders, streams and records into a store session: files
+ * are chunked (planned cuts for recognised model layouts, else
+ * content-defined), chunks hashed on the read pool's threads and appended
+ * to the session's pack unless already stored. With `hashOnly` the same
+ * IDs are computed and nothing is written or looked up: one Ingest per
+ * call that wants that (Store.hashPath), so no other put is affected.
+ */
+export class Ingest {
+  constructor(
+    private readonly repo: Repository,
+    private readonly hashOnly = false,
+  ) {}
+
+  private async putBlob(type: ObjectType, data: Buffer, size?: number, knownId?: ObjectId): Promise<ObjectId> {
+    const id = knownId ?? sha256(data).toString('hex');
+    if (this.hashOnly) return id;
+    if (this.repo.detached) throw detachedWrite();
+    await this.repo.yieldPoint();
+    this.repo.touch(id);
+    if (await this.repo.has(id)) return id;
+    await this.repo.add(id, Buffer.from(id, 'hex'), type, data, size ?? data.length);
+    return id;
+  }
+
+  private async putChunks(chunks: AsyncIterable<Buffer>, mode: number, opts: PutOptions): Promise<ObjectId> {
+    const manifest: FileManifest = { size: 0, exec: (mode & 0o111) !== 0, mode, chunks: [] };
+    // Hashes run on the thread pool, several chunks ahead, so reading,
+    // hashing and writing overlap on the machine's cores; the queue keeps
+    // chunks in file order and bounds memory to HASH_AHEAD chunks.
+    const queue: Array<{ chunk: Buffer; id: Promise<ObjectId> }> = [];
+    const settle = async () => {
+      const { chunk, id } = queue.shift()!;
+      await this.putBlob('chunk', chunk, chunk.length, await id);
+      manifest.chunks.push({ id: await id, length: chunk.length });
+      manifest.size += chunk.length;
+      opts.onProgress?.(manifest.size);
+    };
+    try {
+      for await (const chunk of chunks) {
+        const id = this.hashOnly ? Promise.resolve(sha256(chunk).toString('hex')) : sha256Async(chunk);
+        id.catch(() => {}); // awaited in settle()
+        queue.push({ chunk, id });
+        if (queue.length >= HASH_AHEAD) await settle();
+      }
+      while (queue.length > 0) await settle();
+    } finally {
+      await Promise.allSettled(queue.map((q) => q.id));
+    }
+    return this.putBlob('file', encodeFile(manifest), manifest.size);
+  }
+
+  /**
+   * Stores a file whose chunk cuts are known up front (a recognised model
+   * layout). The read pool's threads read the chunks into the arena and
+   * SHA-256 them there, several at once, while this thread looks their IDs
+   * up (a batch at a time) and appends the new ones to the pack straight
+   * from the arena. Chunks are taken in file order, so a file's new chunks
+   * lie in its pack in order (restore reads them back in sequence).
+   *
+   * Each chunk is read to the offset within a 4 KiB block that it will have
+   * in the pack if it turns out new (assuming the chunks before it are new
+   * too), so that the pack writer can write it from where it is; when the
+   * guess is off, the writer copies it instead.
+   */
+  private async putPlanned(fh: FileHandle, cuts: number[], mode: number, opts: PutOptions): Promise<ObjectId> {
+    const pool = readPool();
+    const A = arena();
+    const repo = this.repo;
+    const manifest: FileManifest = { size: 0, exec: (mode & 0o111) !== 0, mode, chunks: [] };
+    interface Item {
+      slot: number;
+      addr: number;
+      len: number;
+      p: Promise<PoolResult>;
+      r?: PoolResult;
+    }
+    const queue: Item[] = [];
+    /** Items taken from the queue to be handed on; the first `done` of them are. */
+    let batch: Item[] = [];
+    let done = 0;
+    let next = 0;
+    let packPos = 0; // where the next chunk dispatched would land in a pack if it and all before it are new
+    const fill = async () => {
+      // Chunks found already stored take no room: guesses start from where the pack really is.
+      packPos = repo.session.openPackSize ?? HEADER_SIZE;
+      for (const q of [...batch.slice(done), ...queue]) packPos = landing(packPos, q.len) + q.len;
+      while (queue.length + batch.length - done < POOL_WINDOW && next < cuts.length) {
+        const pos = next === 0 ? 0 : cuts[next - 1];
+        const len = cuts[next++] - pos;
+        const slot = await A.take();
+        packPos = landing(packPos, len);
+        const addr = A.addr(slot, packPos % 4096);
+        packPos += len;
+        const item: Item = { slot, addr, len, p: pool.run({ reads: [{ fd: fh.fd, pos, len, addr }], sha: { addr, len } }) };
+        item.p.then((r) => (item.r = r), () => {});
+        queue.push(item);
+      }
+    };
+    try {
+      await fill();
+      while (queue.length > 0) {
+        await queue[0].p;
+        // Whatever else is already hashed joins this index lookup.
+        let n = 1;
+        while (n < queue.length && queue[n].r) n++;
+        batch = queue.splice(0, n);
+        done = 0;
+        const ids = batch.map((q) => q.r!.sha!.toString('hex'));
+        let known: boolean[] = [];
+        if (!this.hashOnly) {
+          // Before the lookup: after a step aside the index may know more.
+          await repo.yieldPoint();
+          for (const id of ids) repo.touch(id);
+          known = await repo.index.hasMany(ids);
+        }
+        while (done < batch.length) {
+          const { slot, addr, len, r } = batch[done];
+          const id = ids[done++];
+          if (this.hashOnly || known[done - 1] || repo.session.has(id)) A.give(slot);
+          else await repo.addOwned(id, r!.sha!, addr, len, () => A.give(slot));
+          manifest.chunks.push({ id, length: len });
+          manifest.size += len;
+          opts.onProgress?.(manifest.size);
+          await fill();
+        }
+      }
+    } finally {
+      // Slots not handed on go back; the threads read through fh until every job is back (the caller closes fh after this).
+      for (const q of [...batch.slice(done), ...queue]) {
+        await q.p.catch(() => {});
+        A.give(q.slot);
+      }
+    }
+    return this.putBlob('file', encodeFile(manifest), manifest.size);
+  }
+
+  /** Stores a regular file; returns its file-manifest ID. */
+  async putFile(path: string | Buffer, opts: PutOptions = {}): Promise<ObjectId> {
+    const fh = await openForRead(path);
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw new CairnError('BAD_INPUT', `${path} is not a regular file`);
+      // Permission bits only: a restore must never create a setuid or setgid file.
+      const mode = st.mode & MODE_BITS;
+      if (st.size >= POOL_MIN_FILE) {
+        const cuts = await planFileCuts(fh, st.size);
+        if (cuts !== null && cuts.every((c, i) => c - (i === 0 ? 0 : cuts[i - 1]) <= SLOT_DATA)) return await this.putPlanned(fh, cuts, mode, opts);
+      }
+      return await this.putChunks(chunkFile(fh, st.size), mode, opts);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Stores a folder recursively (files, folders, symlinks); returns its tree ID and content size. */
+  async putDirectory(path: string | Buffer, opts: PutOptions = {}): Promise<{ id: ObjectId; size: number }> {
+    let dirents;
+    let mode;
+    try {
+      // Names as bytes: one that is not UTF-8 would not survive a string.
+      dirents = await readdir(path, { encoding: 'buffer', withFileTypes: true });
+      mode = (await fsStat(path)).mode & MODE_BITS;
+    } catch (err) {
+      throw ioError(err, path);
+    }
+    const entries: TreeEntry[] = [];
+    const named = dirents.map((d) => ({ d, name: d.name as unknown as Buffer })).sort((a, b) => Buffer.compare(a.name, b.name));
+    for (const { d, name: raw } of named) {
+      const p = childPath(path, raw);
+      const name = nameFields(raw);
+      if (d.isFile()) {
+        const st = await fsStat(p);
+        const id = await this.putFile(p, opts);
+        entries.push({ ...name, kind: 'file', id, size: st.size, exec: (st.mode & 0o111) !== 0 });
+      } else if (d.isDirectory()) {
+        const sub = await this.putDirectory(p, opts);
+        entries.push({ ...name, kind: 'tree', id: sub.id, size: sub.size, exec: false });
+      } else if (d.isSymbolicLink()) {
+        const target = await readlink(p, { encoding: 'buffer' });
+        const link = nameFields(target);
+        entries.push({ ...name, kind: 'link', id: link.name, ...(link.rawName ? { rawTarget: link.rawName } : {}), size: 0, exec: false });
+      }
+      // Sockets, fifos and devices are not content: skipped.
+    }
+    const size = entries.reduce((n, e) => n + e.size, 0);
+    return { id: await this.putBlob('tree', encodeTree(entries, mode), size), size };
+  }
+
+  /** Stores a file or a folder, whichever `path` is. */
+  async putPath(path: string, opts: PutOptions = {}): Promise<ObjectId> {
+    let st;
+    try {
+      st = await lstat(path);
+    } catch (err) {
+      throw ioError(err, path);
+    }
+    if (st.isDirectory()) return (await this.putDirectory(path, opts)).id;
+    if (st.isFile()) return this.putFile(path, opts);
+    throw new CairnError('BAD_INPUT', `${path} is neither a regular file nor a folder`);
+  }
+
+  /** Stores a stream's bytes as a file; returns its file-manifest ID. */
+  async putStream(input: AsyncIterable<Uint8Array> | Readable, opts: PutOptions = {}): Promise<ObjectId> {
+    return this.putChunks(chunkStream(input), 0o644, opts);
+  }
+
+  /** Stores an opaque record; `links` must exist. */
+  async putRecord(body: unknown, links: ObjectId[] = []): Promise<ObjectId> {
+    for (const l of links) {
+      if (!(await this.repo.has(l))) throw new CairnError('NOT_FOUND', `record links to a missing object ${l.slice(0, 7)}`);
+    }
+    return this.putBlob('record', encodeRecord(body, links));
+  }
+}
+
+/** `dir`/`name` as a path the fs functions take: a string while every part is UTF-8, else bytes. */
+export function childPath(dir: string | Buffer, name: Buffer): string | Buffer {
+  if (typeof dir === 'string' && isUtf8(name)) return join(dir, name.toString('utf8'));
+  return Buffer.concat([typeof dir === 'string' ? Buffer.from(dir) : dir, Buffer.from('/'), name]);
+}
+
+/** A tree entry's name fields for these bytes (see TreeEntry.rawName). */
+function nameFields(raw: Buffer): { name: string; rawName?: Buffer } {
+  return isUtf8(raw) ? { name: raw.toString('utf8') } : { name: raw.toString('utf8'), rawName: raw };
+}
+
+async function openForRead(path: string | Buffer): Promise<FileHandle> {
+  try {
+    return await open(path, 'r');
+  } catch (err) {
+    throw ioError(err, path);
+  }
+}
+
+function ioError(err: unknown, path: string | Buffer): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new CairnError('NOT_FOUND', `no such file or folder: ${path}`);
+  if (code === 'EACCES' || code === 'EPERM') return new CairnError('BAD_INPUT', `cannot read ${path}: permission denied`);
+  if (code === 'EISDIR') return new CairnError('BAD_INPUT', `${path} is a folder`);
+  return err as Error;
+}
+
+/** Where a blob of `len` bytes lands given a pack that has `size` bytes: a new pack starts when one would grow past TARGET_PACK_SIZE. */
+function landing(size: number, len: number): number {
+  return size > HEADER_SIZE && size + len > TARGET_PACK_SIZE ? HEADER_SIZE : size;
+}
