@@ -1,15 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile, readdir, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Store, currentHolder, isCairnError } from './index.js';
+import { tempDir } from './testing/temp.js';
 import { listPackFiles } from './packfiles.js';
 
 async function freshStore(): Promise<{ dir: string; work: string }> {
-  const work = await mkdtemp(join(tmpdir(), 'cairn-lease-'));
+  const work = await tempDir('cairn-lease-');
   const dir = join(work, 'store');
   await Store.init(dir);
   return { dir, work };

@@ -1,15 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile, open } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Store, sha256, isCairnError, type ObjectId } from './index.js';
+import { tempDir } from './testing/temp.js';
 import { listPackFiles } from './packfiles.js';
 import { arena } from './io/arena.js';
 
 async function freshStore(): Promise<{ dir: string; work: string }> {
-  const work = await mkdtemp(join(tmpdir(), 'cairn-readmany-'));
+  const work = await tempDir('cairn-readmany-');
   const dir = join(work, 'store');
   await Store.init(dir);
   return { dir, work };

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile, readFile, readdir, truncate, stat, mkdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile, readFile, readdir, truncate, stat, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Store, isCairnError } from './index.js';
+import { tempDir } from './testing/temp.js';
 import { listPackFiles } from './packfiles.js';
 import { scanTrailer } from './repair.js';
 import { indexError, isIndexDamage } from './index-db.js';
@@ -13,7 +13,7 @@ import { xxh64, initChecksum } from './checksum.js';
 import { sha256 } from './codec.js';
 
 async function storeWith(files: number): Promise<{ dir: string; ids: string[]; data: Buffer[] }> {
-  const work = await mkdtemp(join(tmpdir(), 'cairn-repair-'));
+  const work = await tempDir('cairn-repair-');
   const dir = join(work, 'store');
   await Store.init(dir);
   const data = Array.from({ length: files }, () => randomBytes(300 * 1024));

@@ -1,16 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile, readFile, mkdir, rm, readdir, open, stat, chmod, symlink, readlink } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile, readFile, mkdir, rm, readdir, open, stat, chmod, symlink, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { Store, encodeCanonical, sha256, isCairnError } from './index.js';
+import { tempDir } from './testing/temp.js';
 import { listPackFiles } from './packfiles.js';
 import { repositoryOf } from './store.js';
 
 async function freshStore(): Promise<{ dir: string; work: string }> {
-  const work = await mkdtemp(join(tmpdir(), 'cairn-store-'));
+  const work = await tempDir('cairn-store-');
   const dir = join(work, 'store');
   await Store.init(dir);
   return { dir, work };
@@ -322,4 +322,28 @@ test('a pack left unindexed by a killed writer is a note for fsck, not a problem
     assert.equal((await listPackFiles(join(dir, 'packs'))).some((p) => p.packId === orphan.packId), false);
     assert.deepEqual((await s.verify({ readData: true })).problems, []);
   });
+});
+
+test('a checkpoint with two outs seals one pack: stat and has see unflushed puts', async () => {
+  const { dir, work } = await freshStore();
+  await writeFile(join(work, 'model.bin'), randomBytes(2 * 1024 * 1024));
+  await mkdir(join(work, 'logs'));
+  await writeFile(join(work, 'logs', 'a.txt'), 'step 1\n');
+  // As the runner records one: each out put and stat'ed, then the record linking them, then the ref.
+  await Store.with(dir, async (s) => {
+    const outs: string[] = [];
+    for (const p of ['model.bin', 'logs']) {
+      const id = await s.putPath(join(work, p));
+      assert.ok((await s.stat(id)).size > 0);
+      assert.equal((await s.statMany([id]))[0].id, id);
+      outs.push(id);
+    }
+    assert.deepEqual(await listPackFiles(join(dir, 'packs')), [], 'nothing sealed before the ref');
+    const record = await s.putRecord({ kind: 'checkpoint', step: 1 }, outs);
+    assert.ok(await s.has(record));
+    assert.equal((await s.stat(record)).type, 'record');
+    await s.refs.set('exp/one', record);
+  });
+  assert.equal((await listPackFiles(join(dir, 'packs'))).length, 1);
+  await Store.with(dir, async (s) => assert.equal((await s.verify({ readData: true })).ok, true));
 });

@@ -363,15 +363,13 @@ export class Store {
 
   /** An object's type and size; sees this session's unflushed puts without flushing them. */
   async stat(id: ObjectId): Promise<ObjectStat> {
-    await this.flushPending();
     const loc = await this.repo.find(id);
     if (!loc) throw new CairnError('NOT_FOUND', `no object ${id.slice(0, 12)} in the store`);
     return { id, type: loc.type, size: loc.size };
   }
 
-  /** stat() of many objects, with their stored lengths: one index call per thousand. A missing one is NOT_FOUND. */
+  /** stat() of many objects, with their stored lengths: one index call per thousand; unflushed puts seen too. A missing one is NOT_FOUND. */
   async statMany(ids: ObjectId[]): Promise<StoredStat[]> {
-    await this.flushPending();
     return (await this.repo.locateMany(ids)).map((loc, i) => ({ id: ids[i], type: loc.type, size: loc.size, stored: loc.length }));
   }
 

@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { Store } from './index.js';
+import { tempDir } from './testing/temp.js';
 
 // No timing asserts: every test orders its events through the child's
 // stdin/stdout, so a slow machine only makes it slower.
@@ -16,7 +16,7 @@ const STORE_JS = new URL('./index.js', import.meta.url).href;
 const STORE_IMPL_JS = new URL('./store.js', import.meta.url).href;
 
 async function freshStore(): Promise<{ dir: string; work: string }> {
-  const work = await mkdtemp(join(tmpdir(), 'cairn-yield-'));
+  const work = await tempDir('cairn-yield-');
   const dir = join(work, 'store');
   await Store.init(dir);
   return { dir, work };
