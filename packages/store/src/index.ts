@@ -4,6 +4,9 @@
  * experiments; upper layers keep their state in records and refs.
  */
 export { Store, type OpenOptions, type KvCache } from './store.js';
+// The narrow object/ref interface a remote backend implements too (see backend.ts, compliance/).
+export type { ObjectBackend, RefBackend } from './backend.js';
+export { storeBackend } from './local-backend.js';
 export type { CopyManyOptions, ObjectBatch, ReadObject, ReadManyOptions } from './read-many.js';
 export { CairnError, isCairnError, type CairnErrorCode } from './errors.js';
 export { encodeCanonical, sha256 } from './codec.js';
