@@ -8,25 +8,30 @@
  * gc.ts, verify.ts, repair.ts and stats.ts maintain the store. This file
  * adds opening (the lock, the format marker), naming and the session's
  * lifetime, and nothing it hands out exposes those internals.
+ *
+ * A little over 400 lines only because each public method keeps its
+ * documentation here, where the other packages' authors look; the bodies
+ * are one-line delegations.
  */
 import { readFile, rm, stat as fsStat } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { Readable } from 'node:stream';
-import { Packr } from 'msgpackr';
 import { initChecksum } from './checksum.js';
 import { CairnError } from './errors.js';
-import { IndexDb, decodeLocation, indexError, isIndexDamage, isLevelError } from './index-db.js';
+import { IndexDb, indexError, isLevelError } from './index-db.js';
 import { decodeTree, decodeRecord, type FileManifest } from './objects.js';
 import { mkdirDurable, writeFileAtomic } from './fsutil.js';
-import { quarantineIndex, repairStore } from './repair.js';
+import { repairStore } from './repair.js';
 import { verifyStore } from './verify.js';
 import { collectGarbage } from './gc.js';
 import { markFrom } from './reachable.js';
 import { computeStats } from './stats.js';
 import { Lease, listLeases, type LeaseInfo, type LeaseTerms } from './leases.js';
-import { ordinaryGate, priorityGate, Yielder } from './yield.js';
+import { Yielder } from './yield.js';
 import type { Refs } from './refs.js';
 import { Repository } from './repository/repository.js';
+import { defaultLockTimeout, openIndex, type OpenOptions } from './repository/open.js';
+import { kvCache, listObjects, resolvePrefix, type KvCache } from './lookup.js';
 import { Ingest } from './ingest.js';
 import { Restore } from './restore.js';
 import { RawObjects } from './raw-objects.js';
@@ -43,46 +48,7 @@ export const FORMAT_FILE = 'CAIRN';
 const FORMAT = 2;
 const FORMAT_TEXT = `cairn store\nformat ${FORMAT}\n`;
 
-const kvPackr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true });
-
-export interface OpenOptions {
-  /** How long to wait for another process's lock (default: CAIRN_LOCK_TIMEOUT seconds, else 60 s). */
-  lockTimeoutMs?: number;
-  /**
-   * For a repair (fsck --repair): an index that LevelDB reports damaged is
-   * moved into quarantine and replaced by an empty one instead of failing
-   * the open; the caller then runs repair(), which rebuilds it.
-   */
-  repairIndex?: boolean;
-  /**
-   * Wait for the lock ahead of ordinary openers (see yield.ts): for a
-   * session that someone is waiting on, such as a training run's checkpoint.
-   */
-  priority?: boolean;
-  /**
-   * Let a priority opener in at safe points of long writes (putPath,
-   * putStream, putObject) and of gc: what was written so far is committed
-   * and leased, the lock given up until the waiter has had it, then taken
-   * again. Only for callers that hold nothing across those calls that the
-   * lock alone protects (a read of a ref they then change without
-   * expectations, say).
-   */
-  yieldToPriority?: boolean;
-}
-
-/** A namespaced cache in the index, owned by an upper layer; empty after an index rebuild. */
-export interface KvCache {
-  get<T>(key: string): Promise<T | undefined>;
-  put(key: string, value: unknown): Promise<void>;
-  del(key: string): Promise<void>;
-}
-
-function defaultLockTimeout(): number {
-  const env = Number(process.env.CAIRN_LOCK_TIMEOUT);
-  return Number.isFinite(env) && env >= 0 ? env * 1000 : 60_000;
-}
-
-const isHex = (s: string) => /^[0-9a-f]+$/.test(s);
+export type { OpenOptions, KvCache };
 
 /**
  * A content-addressed store in one folder. Open it, put files, folders,
@@ -156,23 +122,7 @@ export class Store {
       throw new CairnError('BAD_INPUT', `the store at ${dir} has format ${format}, newer than this cairn reads (up to ${FORMAT})`, { hint: 'upgrade cairn to use this store' });
     }
     await initChecksum();
-    const indexPath = join(dir, 'index');
-    const timeout = opts.lockTimeoutMs ?? defaultLockTimeout();
-    let idx: IndexDb;
-    let quarantined: string | undefined;
-    const gate = () => (opts.priority ? priorityGate(dir) : ordinaryGate(dir));
-    try {
-      idx = await IndexDb.open(indexPath, timeout, { gate: gate() });
-      // Reading the version reads a table: damage that opening misses shows here.
-      await idx.version().catch(async (err) => {
-        await idx.close();
-        throw indexError(err, indexPath);
-      });
-    } catch (err) {
-      if (!opts.repairIndex || !isIndexDamage(err)) throw err;
-      quarantined = await quarantineIndex(dir);
-      idx = await IndexDb.open(indexPath, timeout, { gate: gate() });
-    }
+    const { idx, indexPath, timeout, quarantined } = await openIndex(dir, opts);
     const repo = new Repository(dir, idx, timeout);
     if (opts.yieldToPriority) repo.yielder = new Yielder(dir);
     const store = new Store(repo);
@@ -407,33 +357,12 @@ export class Store {
    * make short prefixes ambiguous.
    */
   async resolve(prefix: string, opts: { types?: ObjectType[] } = {}): Promise<ObjectId> {
-    const p = prefix.toLowerCase();
-    if (p.length < 4 || p.length > 64 || !isHex(p)) {
-      throw new CairnError('BAD_INPUT', `'${prefix}' is not an ID (4 to 64 hex digits)`);
-    }
-    await this.flushPending();
-    const types = opts.types ?? ['file', 'tree', 'record'];
-    const found: ObjectId[] = [];
-    for await (const [key, value] of this.repo.index.obj.iterator({ gte: p, lt: p + 'g', limit: 10_000 })) {
-      const loc = decodeLocation(value);
-      if (types.includes(loc.type)) found.push(key);
-      if (found.length > 10) break;
-    }
-    if (found.length === 0) throw new CairnError('NOT_FOUND', `no object matches '${prefix}'`);
-    if (found.length > 1) {
-      throw new CairnError('AMBIGUOUS', `'${prefix}' is ambiguous: it matches ${found.slice(0, 10).map((f) => f.slice(0, 12)).join(', ')}${found.length > 10 ? ', ...' : ''}`, {
-        hint: 'give more hex digits',
-      });
-    }
-    return found[0];
+    return resolvePrefix(this.repo, prefix, opts);
   }
 
   /** Every object in the index (optionally of some types), in ID order. */
-  async *listObjects(opts: { types?: ObjectType[] } = {}): AsyncGenerator<ObjectStat> {
-    for await (const [id, value] of this.repo.index.obj.iterator()) {
-      const loc = decodeLocation(value);
-      if (!opts.types || opts.types.includes(loc.type)) yield { id, type: loc.type, size: loc.size };
-    }
+  listObjects(opts: { types?: ObjectType[] } = {}): AsyncGenerator<ObjectStat> {
+    return listObjects(this.repo, opts);
   }
 
   /**
@@ -449,19 +378,7 @@ export class Store {
 
   /** A namespaced cache for an upper layer (values: any msgpack-able value). */
   kv(namespace: string): KvCache {
-    const sub = this.repo.index.kv(namespace);
-    return {
-      get: async <T>(key: string) => {
-        const v = await sub.get(key);
-        return v == null ? undefined : (kvPackr.unpack(v) as T);
-      },
-      put: async (key: string, value: unknown) => {
-        await sub.put(key, kvPackr.pack(value));
-      },
-      del: async (key: string) => {
-        await sub.del(key);
-      },
-    };
+    return kvCache(this.repo, namespace);
   }
 
   // ---- maintenance ------------------------------------------------------
