@@ -1,5 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
-import { CairnError } from '../errors.js';
+import { readExact } from '../read-exact.js';
 
 /** Random access to a file's bytes for the format parsers. */
 export interface Source {
@@ -8,17 +8,6 @@ export interface Source {
   read(pos: number, len: number): Promise<Buffer>;
 }
 
-/** Reads buf.length bytes at pos, looping over short reads; throws if the file ends first. */
-export async function readFully(fh: FileHandle, buf: Buffer, pos: number): Promise<void> {
-  let off = 0;
-  while (off < buf.length) {
-    const { bytesRead } = await fh.read(buf, off, buf.length - off, pos + off);
-    if (bytesRead === 0) {
-      throw new CairnError('FAILED', `file ended at byte ${pos + off} while reading it: was it changed or truncated meanwhile?`);
-    }
-    off += bytesRead;
-  }
-}
 
 // Parsers read many small, mostly ascending pieces (zip local headers of
 // adjacent entries); one window read serves all that fall inside it.
@@ -44,7 +33,7 @@ export class FileSource implements Source {
     }
     const n = Math.min(Math.max(len, WINDOW), this.size - pos);
     const buf = Buffer.allocUnsafe(n);
-    await readFully(this.fh, buf, pos);
+    await readExact(this.fh, buf, pos);
     if (n <= WINDOW * 4) {
       this.win = buf;
       this.winPos = pos;

@@ -1,16 +1,11 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { decodeFooter, decodeTrailer, FOOTER_SIZE, HEADER_SIZE, PACK_MAGIC, type PackEntry } from './format.js';
 import { CairnError } from '../errors.js';
+import { readExact } from '../read-exact.js';
 
+/** A pack that ends early is damaged: CORRUPT, naming `where`. */
 export async function readExactly(fh: FileHandle, length: number, position: number, where: string): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length);
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await fh.read(buf, done, length - done, position + done);
-    if (bytesRead === 0) throw new CairnError('CORRUPT', `${where}: file ends early (wanted ${length} bytes at ${position})`);
-    done += bytesRead;
-  }
-  return buf;
+  return readExact(fh, Buffer.allocUnsafe(length), position, () => new CairnError('CORRUPT', `${where}: file ends early (wanted ${length} bytes at ${position})`, { fields: { path: where } }));
 }
 
 /** Reads and checks a pack's header, footer and trailer: the list of blobs it holds. */
