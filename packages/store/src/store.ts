@@ -210,7 +210,7 @@ export class Store {
   static async open(dir: string, opts: OpenOptions = {}): Promise<Store> {
     dir = resolvePath(dir);
     if (!(await Store.isStore(dir))) {
-      throw new CairnError('NOT_FOUND', `no cairn store at ${dir}`, { hint: 'run cairn init, or pass --store DIR' });
+      throw new CairnError('NOT_FOUND', `no cairn store at ${dir}`, { hint: 'run cairn init, or pass --store DIR', fields: { path: dir } });
     }
     const format = await storeFormat(dir);
     if (format > FORMAT) {
@@ -403,6 +403,7 @@ export class Store {
     if (holder) {
       throw new CairnError('LOCKED', `ref '${name}' is held by process ${holder.pid}${holder.note ? ` (${holder.note})` : ''}`, {
         hint: 'wait for it to finish, or stop it first',
+        fields: { ref: name, pid: holder.pid },
       });
     }
   }
@@ -637,7 +638,7 @@ export class Store {
   /** Stores an opaque record for an upper layer. `links` are the IDs it refers to: they must exist, and gc keeps them while the record lives. */
   async putRecord(body: unknown, links: ObjectId[] = []): Promise<ObjectId> {
     for (const l of links) {
-      if (!(await this.has(l))) throw new CairnError('NOT_FOUND', `record links to a missing object ${l.slice(0, 7)}`);
+      if (!(await this.has(l))) throw new CairnError('NOT_FOUND', `record links to a missing object ${l.slice(0, 7)}`, { fields: { id: l } });
     }
     return this.putBlob('record', encodeRecord(body, links));
   }
@@ -793,7 +794,7 @@ export class Store {
   private async locate(id: ObjectId): Promise<Location> {
     if (this.session.size > 0) await this.flush();
     const loc = this.snapshot ? this.snapshot.get(id) : /^[0-9a-f]{64}$/.test(id) ? await this.index.get(id) : undefined;
-    if (!loc) throw new CairnError('NOT_FOUND', `no object ${id.slice(0, 12)} in the store`);
+    if (!loc) throw new CairnError('NOT_FOUND', `no object ${id.slice(0, 12)} in the store`, { fields: { id } });
     return loc;
   }
 
@@ -815,7 +816,7 @@ export class Store {
     const fh = await this.handle(loc.packId);
     const data = await readExactly(fh, loc.length, loc.offset, `pack ${loc.packId}`);
     if (!xxh64(data).equals(loc.checksum)) {
-      throw new CairnError('CORRUPT', `object ${id.slice(0, 12)} in pack ${loc.packId} is damaged (checksum mismatch)`, { hint: 'run cairn fsck' });
+      throw new CairnError('CORRUPT', `object ${id.slice(0, 12)} in pack ${loc.packId} is damaged (checksum mismatch)`, { hint: 'run cairn fsck', fields: { id } });
     }
     return data;
   }
@@ -914,7 +915,7 @@ export class Store {
       const part = ids.slice(i, i + 1024);
       const locs = this.snapshot ? part.map((id) => this.snapshot!.get(id)) : await this.index.getMany(part);
       locs.forEach((loc, j) => {
-        if (!loc) throw new CairnError('NOT_FOUND', `no object ${part[j].slice(0, 12)} in the store`);
+        if (!loc) throw new CairnError('NOT_FOUND', `no object ${part[j].slice(0, 12)} in the store`, { fields: { id: part[j] } });
         out.push(loc);
       });
     }
@@ -1056,7 +1057,7 @@ export class Store {
           const loc = locs[item.first + i];
           if (!r.pooled!.xxh![i].equals(loc.checksum)) {
             A.give(item.slot);
-            throw new CairnError('CORRUPT', `object ${m.chunks[item.first + i].id.slice(0, 12)} in pack ${loc.packId} is damaged (checksum mismatch)`, { hint: 'run cairn fsck' });
+            throw new CairnError('CORRUPT', `object ${m.chunks[item.first + i].id.slice(0, 12)} in pack ${loc.packId} is damaged (checksum mismatch)`, { hint: 'run cairn fsck', fields: { id: m.chunks[item.first + i].id } });
           }
         }
         await this.appendRun(out, m, item, locs);
@@ -1182,10 +1183,11 @@ export class Store {
       if (types.includes(loc.type)) found.push(key);
       if (found.length > 10) break;
     }
-    if (found.length === 0) throw new CairnError('NOT_FOUND', `no object matches '${prefix}'`);
+    if (found.length === 0) throw new CairnError('NOT_FOUND', `no object matches '${prefix}'`, { fields: { id: prefix } });
     if (found.length > 1) {
       throw new CairnError('AMBIGUOUS', `'${prefix}' is ambiguous: it matches ${found.slice(0, 10).map((f) => f.slice(0, 12)).join(', ')}${found.length > 10 ? ', ...' : ''}`, {
         hint: 'give more hex digits',
+        fields: { id: prefix, matches: found.slice(0, 10) },
       });
     }
     return found[0];
@@ -1206,7 +1208,7 @@ export class Store {
   async reachable(roots: ObjectId[]): Promise<Set<ObjectId>> {
     if (this.session.size > 0) await this.flush();
     return markFrom(this, roots.map((id) => ({ id, from: 'root' })), (id, from) => {
-      throw new CairnError('NOT_FOUND', `object ${id.slice(0, 12)} (reached from ${from}) is missing from the store`, { hint: 'run cairn fsck' });
+      throw new CairnError('NOT_FOUND', `object ${id.slice(0, 12)} (reached from ${from}) is missing from the store`, { hint: 'run cairn fsck', fields: { id, from } });
     });
   }
 
@@ -1333,7 +1335,7 @@ async function openForRead(path: string | Buffer): Promise<FileHandle> {
 
 function ioError(err: unknown, path: string | Buffer): Error {
   const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return new CairnError('NOT_FOUND', `no such file or folder: ${path}`);
+  if (code === 'ENOENT') return new CairnError('NOT_FOUND', `no such file or folder: ${path}`, { fields: { path: String(path) } });
   if (code === 'EACCES' || code === 'EPERM') return new CairnError('BAD_INPUT', `cannot read ${path}: permission denied`);
   if (code === 'EISDIR') return new CairnError('BAD_INPUT', `${path} is a folder`);
   return err as Error;
