@@ -8,7 +8,6 @@ export interface Source {
   read(pos: number, len: number): Promise<Buffer>;
 }
 
-
 // Parsers read many small, mostly ascending pieces (zip local headers of
 // adjacent entries); one window read serves all that fall inside it.
 const WINDOW = 64 * 1024;
