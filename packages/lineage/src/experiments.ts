@@ -120,7 +120,7 @@ function nameInUse(name: string): CairnError {
 }
 
 function noSuchExperiment(name: string): CairnError {
-  return new CairnError('NOT_FOUND', `no experiment named '${name}'`, { hint: 'cairn exp list shows the experiments' });
+  return new CairnError('NOT_FOUND', `no experiment named '${name}'`, { hint: 'cairn exp list shows the experiments', fields: { name } });
 }
 
 export async function findExperiment(store: Store, name: string): Promise<Experiment | null> {
@@ -241,6 +241,7 @@ export async function appendCheckpoint(store: Store, name: string, input: Checkp
       await dropSummary(store, nextId);
       throw new CairnError('CONFLICT', `experiment '${name}' was changed by another writer while checkpoint ${shortId(id)} was recorded; it was not added`, {
         hint: 'run again',
+        fields: { name, id },
       });
     }
     await dropSummary(store, stateId);
@@ -296,7 +297,7 @@ export async function renameExperiment(store: Store, oldName: string, newName: s
       // Undo so the experiment is not left under two names.
       await store.refs.delete(expRef(newName), id).catch(() => {});
       if (isCairnError(err, 'CONFLICT') || isCairnError(err, 'NOT_FOUND')) {
-        throw new CairnError('CONFLICT', `experiment '${oldName}' changed while being renamed; nothing was renamed`, { hint: 'run again' });
+        throw new CairnError('CONFLICT', `experiment '${oldName}' changed while being renamed; nothing was renamed`, { hint: 'run again', fields: { name: oldName } });
       }
       throw err;
     }
@@ -322,6 +323,7 @@ export async function removeExperiments(store: Store, names: string[]): Promise<
     if (missing.length > 0) {
       throw new CairnError('NOT_FOUND', `no experiment named ${missing.map((n) => `'${n}'`).join(', ')}; nothing was removed`, {
         hint: 'cairn exp list shows the experiments',
+        fields: { name: missing[0] },
       });
     }
     for (const { name, id } of found) {

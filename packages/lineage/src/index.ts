@@ -26,6 +26,8 @@ export {
 export { showData, showView, type ShowExperiment, type ShowBaseline } from './show.js';
 export { type ShowCheckpoint, type Summary, rebuildSummary, getSummary } from './summary.js';
 export { resolveRef } from './resolve.js';
+// Lineage's records are store records: a copy of one made outside the store (a shallow export) must encode, and so hash, exactly as the store does.
+export { encodeRecord } from '@cairn/store';
 export { ancestors, commonAncestor, isAncestor, walkChain, type ChainEntry } from './graph.js';
 export { checkName, isValidName, randomName, expRef, EXP_REF_PREFIX } from './names.js';
 export { displayParams, sortKeysDeep, DEFAULT_PARAMS_FILE } from './params.js';

@@ -16,6 +16,7 @@ export function isValidName(name: string): boolean {
 export function checkName(name: string): void {
   if (!isValidName(name)) {
     throw new CairnError('BAD_INPUT', `invalid experiment name '${name}'`, {
+      fields: { name },
       hint: "use 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit",
     });
   }

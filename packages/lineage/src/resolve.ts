@@ -20,13 +20,14 @@ export async function resolveRef(store: Store, idOrName: string): Promise<Object
     const stateId = await store.refs.get(expRef(text));
     if (stateId !== null) {
       const state = await readExperimentState(store, stateId, text);
-      if (state.tip === null) throw new CairnError('NOT_FOUND', `experiment '${text}' has no checkpoints yet`);
+      if (state.tip === null) throw new CairnError('NOT_FOUND', `experiment '${text}' has no checkpoints yet`, { fields: { name: text } });
       return state.tip;
     }
   }
 
   if (!HEX_PREFIX.test(lower)) {
     throw new CairnError('NOT_FOUND', `no experiment or checkpoint '${text}'`, {
+      fields: { name: text },
       hint: /^[0-9a-f]{1,3}$/.test(lower) ? 'checkpoint IDs need at least 4 hex digits' : 'cairn exp list shows the experiments',
     });
   }
@@ -42,13 +43,14 @@ export async function resolveRef(store: Store, idOrName: string): Promise<Object
     if (matches.length === 0) throw notFound(text);
     throw new CairnError('AMBIGUOUS', `'${text}' matches several checkpoints: ${matches.map(shortId).join(', ')}`, {
       hint: 'give more hex digits',
+      fields: { id: text, matches },
     });
   }
   return checkpointOrThrow(store, only, text);
 }
 
 function notFound(text: string): CairnError {
-  return new CairnError('NOT_FOUND', `no experiment or checkpoint '${text}'`, { hint: 'cairn exp show lists the checkpoints' });
+  return new CairnError('NOT_FOUND', `no experiment or checkpoint '${text}'`, { hint: 'cairn exp show lists the checkpoints', fields: { name: text } });
 }
 
 async function checkpointOrThrow(store: Store, id: ObjectId, text: string): Promise<ObjectId> {

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { pidAlive } from '@cairn/store';
 import { CairnError } from './errors.js';
 import { dvcSignalPath, errorPathFor } from './signal.js';
 import { parseYamlValue, splitAssignment } from './structured.js';
@@ -45,15 +46,6 @@ async function readError(p: string): Promise<string | undefined> {
     return (await readFile(p, 'utf8')).trim() || 'checkpoint failed';
   } catch {
     return undefined;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }
 
@@ -103,7 +95,7 @@ export async function makeCheckpoint(opts: CheckpointOptions = {}): Promise<bool
     delay = Math.min(delay * 1.5, 5);
     if (cairnPid > 0 && Date.now() >= nextLiveness) {
       nextLiveness = Date.now() + 1000;
-      if (!alive(cairnPid)) throw new CairnError('FAILED', `the cairn process (pid ${cairnPid}) is gone; checkpoint not recorded`);
+      if (!pidAlive(cairnPid)) throw new CairnError('FAILED', `the cairn process (pid ${cairnPid}) is gone; checkpoint not recorded`);
     }
   }
 }

@@ -5,9 +5,9 @@
  * So: write a temp file beside the target, fsync it, rename, fsync the folder.
  */
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
+import { lstat, mkdir, open, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { syncDir } from '@cairn/store';
+import { writeFileAtomic } from '@cairn/store';
 
 /** `.NAME.cairn-new-<hex>` beside `target`: hidden, and recognisable as cairn's leftover. */
 export function stagedName(target: string): string {
@@ -41,17 +41,13 @@ export async function writeStaged(staged: string, data: string | Uint8Array, mod
   }
 }
 
-/** Replaces `file` with `data` durably, keeping its mode; creates missing folders. */
+/**
+ * Replaces `file` with `data` durably (the store's writeFileAtomic), keeping
+ * its mode; creates missing folders. The temp file gets a workspace staged
+ * name, so a leftover is hidden and recognisable as cairn's.
+ */
 export async function writeFileDurable(file: string, data: string | Uint8Array): Promise<void> {
   const dir = path.dirname(file);
   if (!(await lstat(dir).catch(() => undefined))) await mkdir(dir, { recursive: true });
-  const staged = stagedName(file);
-  await writeStaged(staged, data, await modeOf(file));
-  try {
-    await rename(staged, file);
-  } catch (err) {
-    await unlink(staged).catch(() => undefined);
-    throw err;
-  }
-  await syncDir(dir);
+  await writeFileAtomic(file, data, { tmp: stagedName(file), mode: 0o644, keepMode: true });
 }

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { CairnError } from './errors.js';
-import { writeFileAtomic } from './structured.js';
+import { writeFileDurable } from './durable.js';
 
 export const LOCK_FILE = 'cairn.lock';
 
@@ -72,5 +72,5 @@ export function renderLock(state: LockState): string {
 
 /** Durable: temp file fsynced, renamed, folder fsynced. */
 export async function writeLock(workspace: string, state: LockState): Promise<void> {
-  await writeFileAtomic(path.join(workspace, LOCK_FILE), renderLock(state));
+  await writeFileDurable(path.join(workspace, LOCK_FILE), renderLock(state));
 }

@@ -14,7 +14,8 @@ import type { Node as YamlNode, Pair } from 'yaml';
 import { CairnError } from './errors.js';
 import type { ParamSpec } from './pipeline.js';
 import { DEFAULT_PARAMS_FILE } from './pipeline.js';
-import { formatOf, parseStructured, parseYamlValue, splitAssignment, writeFileAtomic } from './structured.js';
+import { writeFileDurable } from './durable.js';
+import { formatOf, parseStructured, parseYamlValue, splitAssignment } from './structured.js';
 
 export type { ParamSpec } from './pipeline.js';
 
@@ -295,7 +296,7 @@ async function editParams(workspaceDir: string, file: string, entries: Entry[], 
   const abs = resolveInWorkspace(workspaceDir, file);
   const text = await renderEdit(file, (await readText(abs, file)) ?? '', entries, keepTop);
   if (text === undefined) return false;
-  await writeFileAtomic(abs, text);
+  await writeFileDurable(abs, text);
   return true;
 }
 

@@ -25,7 +25,7 @@ const DIR = 'running';
 export async function takeRunLease(store: Store, name: string, roots: ObjectId[]): Promise<Lease> {
   const ref = expRef(name);
   const other = (await Store.listLeases(store.dir)).find((l) => l.refs.includes(ref) && l.pid !== process.pid);
-  if (other) throw new CairnError('LOCKED', `experiment '${name}' is being run by process ${other.pid}`, { hint: 'wait for it to finish, or stop it first' });
+  if (other) throw new CairnError('LOCKED', `experiment '${name}' is being run by process ${other.pid}`, { hint: 'wait for it to finish, or stop it first', fields: { name, pid: other.pid } });
   return store.takeLease({ refs: [ref], roots, note: `exp run of '${name}'` });
 }
 
@@ -100,11 +100,12 @@ export async function lockWorkspace(storeDir: string, workspace: string): Promis
     if (holder && holderAlive(holder)) {
       throw new CairnError('LOCKED', `another cairn exp run (pid ${holder.pid}) is running in ${workspace}`, {
         hint: 'wait for it to finish, or stop it (Ctrl+C) first',
+        fields: { path: workspace, pid: holder.pid },
       });
     }
     await unlink(file).catch(() => undefined);
   }
-  throw new CairnError('LOCKED', `cannot take the run lock of ${workspace}`);
+  throw new CairnError('LOCKED', `cannot take the run lock of ${workspace}`, { fields: { path: workspace } });
 }
 
 /**
@@ -117,7 +118,7 @@ export async function refuseRunning(storeDir: string, names: string[]): Promise<
     if (l.pid === process.pid) continue;
     const name = names.find((n) => l.refs.includes(expRef(n)));
     if (name !== undefined) {
-      throw new CairnError('LOCKED', `experiment '${name}' is being run by process ${l.pid}; stop it first`);
+      throw new CairnError('LOCKED', `experiment '${name}' is being run by process ${l.pid}; stop it first`, { fields: { name, pid: l.pid } });
     }
   }
 }

@@ -12,7 +12,9 @@ import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseJsonLenient, writeFileAtomic } from './structured.js';
+import { pidAlive } from '@cairn/store';
+import { writeFileDurable } from './durable.js';
+import { parseJsonLenient } from './structured.js';
 
 export interface SignalPayload {
   metrics?: Record<string, unknown>;
@@ -231,7 +233,7 @@ export class SignalWatcher {
    * the error file if there is one.
    */
   async fail(signal: Signal, reason: string): Promise<void> {
-    await writeFileAtomic(errorPathFor(signal.path), reason.endsWith('\n') ? reason : reason + '\n');
+    await writeFileDurable(errorPathFor(signal.path), reason.endsWith('\n') ? reason : reason + '\n');
     await unlink(signal.path).catch(() => undefined);
     this.release(signal.path);
   }
@@ -316,15 +318,6 @@ export async function prepareDvcTmp(root: string): Promise<() => Promise<void>> 
 
 const SIGNAL_DIR_PREFIX = 'cairn-signal-';
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * A fresh folder under `parent` (the system temp folder) for the run's
  * signal file, named with this process's PID. Folders of runs whose process
@@ -334,7 +327,7 @@ export async function makeSignalDir(parent: string): Promise<string> {
   const names = await readdir(parent).catch(() => [] as string[]);
   for (const name of names) {
     const m = /^cairn-signal-(\d+)-/.exec(name);
-    if (m && Number(m[1]) !== process.pid && !processAlive(Number(m[1]))) {
+    if (m && Number(m[1]) !== process.pid && !pidAlive(Number(m[1]))) {
       await rm(path.join(parent, name), { recursive: true, force: true }).catch(() => undefined);
     }
   }

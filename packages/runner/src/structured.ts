@@ -7,7 +7,6 @@ import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import type { Node as YamlNode } from 'yaml';
 import { CairnError } from './errors.js';
-import { writeFileDurable } from './durable.js';
 
 export type Format = 'json' | 'yaml';
 
@@ -228,13 +227,4 @@ export function splitAssignment(arg: string, context: string, example: string): 
     throw new CairnError('BAD_INPUT', `${context} '${arg}' has an empty key: expected key=value`, { hint: `for example ${example}` });
   }
   return { key, raw: arg.slice(eq + 1) };
-}
-
-/**
- * Replaces a file through a temporary file in the same folder, so a crash
- * or a concurrent reader never sees half a file, and fsyncs file and folder
- * so the new content survives a power cut. Keeps the old file's mode.
- */
-export async function writeFileAtomic(file: string, data: string): Promise<void> {
-  await writeFileDurable(file, data);
 }

@@ -1,4 +1,4 @@
-import { open, rename, mkdir, unlink } from 'node:fs/promises';
+import { open, rename, mkdir, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -39,19 +39,47 @@ export function tmpName(path: string): string {
   return `${path}.tmp-${randomBytes(6).toString('hex')}`;
 }
 
-/** Writes a small file atomically: temp file, fsync, rename, fsync folder. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const tmp = tmpName(path);
-  const fh = await open(tmp, 'wx');
+export interface WriteAtomicOptions {
+  /** The temp file's path (default `<path>.tmp-<random>`, which the store's listings skip); must be in the same folder. */
+  tmp?: string;
+  /** Permission bits for a new file (the umask applies). */
+  mode?: number;
+  /** Keep the replaced file's permission bits exactly (a 0600 params file stays 0600). */
+  keepMode?: boolean;
+  /**
+   * false: rename without fsync. For files that describe a live process
+   * (leases, waiter files): after a power cut that process is gone anyway,
+   * and an fsync per refresh would be wasted.
+   */
+  durable?: boolean;
+}
+
+/**
+ * Replaces a small file atomically: temp file, fsync, rename, fsync folder.
+ * A reader sees the old or the new content, never half; a failure leaves no
+ * temp file behind.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, opts: WriteAtomicOptions = {}): Promise<void> {
+  const durable = opts.durable ?? true;
+  const tmp = opts.tmp ?? tmpName(path);
+  const kept = opts.keepMode ? await stat(path).then((st) => st.mode & 0o7777, () => undefined) : undefined;
+  const fh = await open(tmp, 'wx', kept ?? opts.mode ?? 0o666);
   try {
     await fh.writeFile(data);
-    await fh.sync();
+    // open's mode is masked by the umask; a kept mode must be exact.
+    if (kept !== undefined) await fh.chmod(kept);
+    if (durable) await fh.sync();
   } catch (err) {
-    await fh.close();
+    await fh.close().catch(() => {});
     await unlink(tmp).catch(() => {});
     throw err;
   }
   await fh.close();
-  await rename(tmp, path);
-  await syncDir(dirname(path));
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+  if (durable) await syncDir(dirname(path));
 }

@@ -104,7 +104,7 @@ async function mark(repo: Repository) {
   // A damaged ref may name objects that would otherwise look dead: sweeping now could delete what it points to.
   const damaged = await repo.refs.damaged();
   if (damaged.length > 0) {
-    throw new CairnError('CORRUPT', `gc refused: ref file ${damaged[0].path} is damaged (${damaged[0].reason})${damaged.length > 1 ? ` and ${damaged.length - 1} more` : ''}; run cairn fsck --repair first`);
+    throw new CairnError('CORRUPT', `gc refused: ref file ${damaged[0].path} is damaged (${damaged[0].reason})${damaged.length > 1 ? ` and ${damaged.length - 1} more` : ''}; run cairn fsck --repair first`, { fields: { ref: damaged[0].name, path: damaged[0].path } });
   }
   const missing: string[] = [];
   const live = await markReachable(repo, (id, from) => missing.push(`${from} -> ${id.slice(0, 12)}`));

@@ -57,10 +57,10 @@ const NO_ACCESS = /Permission denied|EACCES|EPERM|Operation not permitted|Read-o
 export function indexError(err: unknown, path: string): CairnError {
   if (err instanceof CairnError) return err;
   const { code, message } = levelCause(err);
-  if (NO_SPACE.test(message)) return new CairnError('IO', `the disk is full: cannot write the store index at ${path} (${message})`, { hint: 'free some space and run it again', cause: err });
-  if (IO_ERROR.test(message)) return new CairnError('IO', `I/O error on the store index at ${path} (${message})`, { hint: 'check the disk (dmesg), then run cairn fsck', cause: err });
-  if (NO_ACCESS.test(message)) return new CairnError('IO', `permission denied on the store index at ${path} (${message})`, { cause: err });
-  return new CairnError('CORRUPT', `the store index at ${path} is damaged (${code ? `${code}: ` : ''}${message}); run cairn fsck --repair to rebuild it from the packs`, { cause: err });
+  if (NO_SPACE.test(message)) return new CairnError('IO', `the disk is full: cannot write the store index at ${path} (${message})`, { hint: 'free some space and run it again', cause: err, fields: { errno: 'ENOSPC', path } });
+  if (IO_ERROR.test(message)) return new CairnError('IO', `I/O error on the store index at ${path} (${message})`, { hint: 'check the disk (dmesg), then run cairn fsck', cause: err, fields: { errno: 'EIO', path } });
+  if (NO_ACCESS.test(message)) return new CairnError('IO', `permission denied on the store index at ${path} (${message})`, { cause: err, fields: { errno: 'EACCES', path } });
+  return new CairnError('CORRUPT', `the store index at ${path} is damaged (${code ? `${code}: ` : ''}${message}); run cairn fsck --repair to rebuild it from the packs`, { cause: err, fields: { path } });
 }
 
 /** Whether `err` is an error of the LevelDB index (as opposed to one of cairn's or of a pack file). */
@@ -120,6 +120,7 @@ export class IndexDb {
           if (Date.now() >= deadline) {
             throw new CairnError('LOCKED', `the store is locked by another cairn process (waited ${Math.round(timeoutMs / 1000)} s)`, {
               hint: 'wait for it to finish, or raise CAIRN_LOCK_TIMEOUT (seconds)',
+              fields: { path },
             });
           }
           await gate?.locked();

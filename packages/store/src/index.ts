@@ -8,11 +8,17 @@ export { Store, type OpenOptions, type KvCache } from './store.js';
 export type { ObjectBackend, RefBackend } from './backend.js';
 export { storeBackend } from './local-backend.js';
 export type { CopyManyOptions, ObjectBatch, ReadObject, ReadManyOptions } from './read-many.js';
-export { CairnError, isCairnError, type CairnErrorCode } from './errors.js';
+export { CairnError, isCairnError, type CairnErrorCode, type CairnErrorFields } from './errors.js';
 export { encodeCanonical, sha256 } from './codec.js';
 export { checkRefName, type DamagedRef, type ListRefsOptions } from './refs.js';
 // For other packages' durable small-file writes (the runner's cairn.lock, params files, exp apply).
-export { syncDir } from './fsutil.js';
+export { syncDir, writeFileAtomic, type WriteAtomicOptions } from './fsutil.js';
+export { readExact } from './read-exact.js';
+export { pidAlive } from './pid.js';
+// The record encoding is the store's (a record's ID is the hash of these bytes); exported so a copy made elsewhere hashes the same.
+export { encodeRecord } from './objects.js';
+export { findStore, findDotCairn, type StoreEnv } from './discover.js';
+export { addNamed, resolveObject, namedObject, checkObjectName, STORE_REF_PREFIX, type AddNamedOptions } from './named.js';
 export { Lease, holderAlive, currentHolder, type Holder, type LeaseInfo, type LeaseTerms } from './leases.js';
 export type { FileManifest } from './objects.js';
 export * from './types.js';

@@ -238,7 +238,7 @@ export class Ingest {
   /** Stores an opaque record; `links` must exist. */
   async putRecord(body: unknown, links: ObjectId[] = []): Promise<ObjectId> {
     for (const l of links) {
-      if (!(await this.repo.has(l))) throw new CairnError('NOT_FOUND', `record links to a missing object ${l.slice(0, 7)}`);
+      if (!(await this.repo.has(l))) throw new CairnError('NOT_FOUND', `record links to a missing object ${l.slice(0, 7)}`, { fields: { id: l } });
     }
     return this.putBlob('record', encodeRecord(body, links));
   }
@@ -265,7 +265,7 @@ async function openForRead(path: string | Buffer): Promise<FileHandle> {
 
 function ioError(err: unknown, path: string | Buffer): Error {
   const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return new CairnError('NOT_FOUND', `no such file or folder: ${path}`);
+  if (code === 'ENOENT') return new CairnError('NOT_FOUND', `no such file or folder: ${path}`, { fields: { path: String(path) } });
   if (code === 'EACCES' || code === 'EPERM') return new CairnError('BAD_INPUT', `cannot read ${path}: permission denied`);
   if (code === 'EISDIR') return new CairnError('BAD_INPUT', `${path} is a folder`);
   return err as Error;

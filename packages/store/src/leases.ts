@@ -15,12 +15,14 @@
  * never half) but not fsynced: a lease outlives no crash, since after a
  * power cut or reboot its holder is dead anyway.
  */
-import { mkdir, open, readFile, readdir, rename, unlink } from 'node:fs/promises';
+import { mkdir, readFile, readdir, unlink } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { ObjectId } from './types.js';
+import { writeFileAtomic } from './fsutil.js';
+import { pidAlive } from './pid.js';
 
 export const LEASES_DIR = 'leases';
 
@@ -91,29 +93,7 @@ export function holderAlive(h: Holder): boolean {
     const start = startTime(h.pid);
     return start !== null && start === h.start;
   }
-  try {
-    process.kill(h.pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Replaces `path` by rename; no fsync (see the top of this file). */
-export async function writeReplacing(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
-  const fh = await open(tmp, 'wx');
-  try {
-    await fh.writeFile(text);
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => {});
-    throw err;
-  }
+  return pidAlive(h.pid);
 }
 
 /** A lease this process holds. */
@@ -142,7 +122,7 @@ export class Lease {
       created: new Date().toISOString(),
     };
     const lease = new Lease(join(dir, `${id}.json`), info);
-    await writeReplacing(lease.file, lease.text());
+    await writeFileAtomic(lease.file, lease.text(), { durable: false }); // see the top of this file
     return lease;
   }
 
@@ -159,7 +139,7 @@ export class Lease {
   async update(terms: LeaseTerms): Promise<void> {
     if (this.released) return;
     this.info = { ...this.info, ...Object.fromEntries(Object.entries(terms).filter(([, v]) => v !== undefined)) };
-    await writeReplacing(this.file, this.text());
+    await writeFileAtomic(this.file, this.text(), { durable: false });
   }
 
   async release(): Promise<void> {

@@ -30,10 +30,11 @@ export async function resolvePrefix(repo: Repository, prefix: string, opts: { ty
     if (types.includes(loc.type)) found.push(key);
     if (found.length > 10) break;
   }
-  if (found.length === 0) throw new CairnError('NOT_FOUND', `no object matches '${prefix}'`);
+  if (found.length === 0) throw new CairnError('NOT_FOUND', `no object matches '${prefix}'`, { fields: { id: prefix } });
   if (found.length > 1) {
     throw new CairnError('AMBIGUOUS', `'${prefix}' is ambiguous: it matches ${found.slice(0, 10).map((f) => f.slice(0, 12)).join(', ')}${found.length > 10 ? ', ...' : ''}`, {
       hint: 'give more hex digits',
+      fields: { id: prefix, matches: found.slice(0, 10) },
     });
   }
   return found[0];

@@ -173,7 +173,7 @@ export async function* readMany(src: ReadManySource, ids: ObjectId[], opts: Read
       let at = A.addr(slot);
       batch.locs.forEach((loc, i) => {
         if (!r.xxh![i].equals(loc.checksum)) {
-          throw new CairnError('CORRUPT', `object ${batch.ids[i].slice(0, 12)} in pack ${loc.packId} is damaged (checksum mismatch)`, { hint: 'run cairn fsck' });
+          throw new CairnError('CORRUPT', `object ${batch.ids[i].slice(0, 12)} in pack ${loc.packId} is damaged (checksum mismatch)`, { hint: 'run cairn fsck', fields: { id: batch.ids[i] } });
         }
         out.push({ id: batch.ids[i], type: loc.type, data: A.view(at, loc.length) });
         at += loc.length;
@@ -238,7 +238,7 @@ export async function copyMany(src: ReadManySource, items: Array<{ id: ObjectId;
       const r = await pool.run({ reads: job.reads, xxh: job.xxh, expect, writes }, job.short);
       if (r.mismatch !== undefined) {
         const loc = batch.locs[r.mismatch];
-        throw new CairnError('CORRUPT', `object ${batch.ids[r.mismatch].slice(0, 12)} in pack ${loc.packId} is damaged (checksum mismatch)`, { hint: 'run cairn fsck' });
+        throw new CairnError('CORRUPT', `object ${batch.ids[r.mismatch].slice(0, 12)} in pack ${loc.packId} is damaged (checksum mismatch)`, { hint: 'run cairn fsck', fields: { id: batch.ids[r.mismatch] } });
       }
     } finally {
       A.give(slot);

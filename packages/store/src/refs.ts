@@ -27,7 +27,7 @@ export interface ListRefsOptions {
 }
 
 export function damagedRefError(d: DamagedRef): CairnError {
-  return new CairnError('CORRUPT', `ref file ${d.path} is damaged: ${d.reason}`, { hint: 'run cairn fsck --repair to move it into quarantine' });
+  return new CairnError('CORRUPT', `ref file ${d.path} is damaged: ${d.reason}`, { hint: 'run cairn fsck --repair to move it into quarantine', fields: { ref: d.name, path: d.path } });
 }
 
 function isValidRefName(name: string): boolean {
@@ -38,6 +38,7 @@ function isValidRefName(name: string): boolean {
 export function checkRefName(name: string): void {
   if (!isValidRefName(name)) {
     throw new CairnError('BAD_INPUT', `invalid ref name '${name}'`, {
+      fields: { ref: name },
       hint: "use letters, digits, '.', '_' and '-', with '/' between parts",
     });
   }
@@ -79,7 +80,7 @@ export class Refs {
     if (expected === undefined) return;
     const current = await this.get(name);
     if (current !== expected) {
-      throw new CairnError('CONFLICT', `ref '${name}' changed underneath (expected ${expected?.slice(0, 7) ?? 'none'}, found ${current?.slice(0, 7) ?? 'none'})`);
+      throw new CairnError('CONFLICT', `ref '${name}' changed underneath (expected ${expected?.slice(0, 7) ?? 'none'}, found ${current?.slice(0, 7) ?? 'none'})`, { fields: { ref: name, expected: expected ?? null, found: current ?? null } });
     }
   }
 
@@ -105,7 +106,7 @@ export class Refs {
     try {
       await unlink(path);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new CairnError('NOT_FOUND', `no ref '${name}'`);
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new CairnError('NOT_FOUND', `no ref '${name}'`, { fields: { ref: name } });
       throw err;
     }
     await syncDir(dirname(path));
@@ -149,7 +150,7 @@ export class Refs {
             text = await readFile(path, 'utf8');
           } catch (err) {
             if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // deleted meanwhile
-            throw new CairnError('IO', `cannot read ref file ${path}: ${(err as Error).message}`, { cause: err });
+            throw new CairnError('IO', `cannot read ref file ${path}: ${(err as Error).message}`, { cause: err, fields: { path, errno: (err as NodeJS.ErrnoException).code } });
           }
           const id = text.trim();
           if (!ID.test(id)) damaged({ name, path, reason: 'its content is not an object ID' });

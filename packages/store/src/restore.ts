@@ -218,7 +218,7 @@ export class Restore {
           const loc = locs[item.first + i];
           if (!r.pooled!.xxh![i].equals(loc.checksum)) {
             A.give(item.slot);
-            throw new CairnError('CORRUPT', `object ${m.chunks[item.first + i].id.slice(0, 12)} in pack ${loc.packId} is damaged (checksum mismatch)`, { hint: 'run cairn fsck' });
+            throw new CairnError('CORRUPT', `object ${m.chunks[item.first + i].id.slice(0, 12)} in pack ${loc.packId} is damaged (checksum mismatch)`, { hint: 'run cairn fsck', fields: { id: m.chunks[item.first + i].id } });
           }
         }
         await this.appendRun(out, m, item, locs);

@@ -115,7 +115,7 @@ export class Store {
   static async open(dir: string, opts: OpenOptions = {}): Promise<Store> {
     dir = resolvePath(dir);
     if (!(await Store.isStore(dir))) {
-      throw new CairnError('NOT_FOUND', `no cairn store at ${dir}`, { hint: 'run cairn init, or pass --store DIR' });
+      throw new CairnError('NOT_FOUND', `no cairn store at ${dir}`, { hint: 'run cairn init, or pass --store DIR', fields: { path: dir } });
     }
     const format = await storeFormat(dir);
     if (format > FORMAT) {
@@ -314,7 +314,7 @@ export class Store {
   /** An object's type and size; sees this session's unflushed puts without flushing them. */
   async stat(id: ObjectId): Promise<ObjectStat> {
     const loc = await this.repo.find(id);
-    if (!loc) throw new CairnError('NOT_FOUND', `no object ${id.slice(0, 12)} in the store`);
+    if (!loc) throw new CairnError('NOT_FOUND', `no object ${id.slice(0, 12)} in the store`, { fields: { id } });
     return { id, type: loc.type, size: loc.size };
   }
 
@@ -372,7 +372,7 @@ export class Store {
   async reachable(roots: ObjectId[]): Promise<Set<ObjectId>> {
     await this.flushPending();
     return markFrom(this.repo, roots.map((id) => ({ id, from: 'root' })), (id, from) => {
-      throw new CairnError('NOT_FOUND', `object ${id.slice(0, 12)} (reached from ${from}) is missing from the store`, { hint: 'run cairn fsck' });
+      throw new CairnError('NOT_FOUND', `object ${id.slice(0, 12)} (reached from ${from}) is missing from the store`, { hint: 'run cairn fsck', fields: { id, from } });
     });
   }
 

@@ -19,10 +19,12 @@
  * WAITER_STALE_MS without a refresh it is ignored, so it cannot hold
  * everyone else back.
  */
-import { mkdir, open, readFile, readdir, rename, stat, unlink, utimes } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { currentHolder, holderAlive, Lease, writeReplacing, type Holder } from './leases.js';
+import { currentHolder, holderAlive, Lease, type Holder } from './leases.js';
+import { writeFileAtomic } from './fsutil.js';
+import { pidAlive } from './pid.js';
 import type { ObjectId } from './types.js';
 
 export const WAITING_DIR = 'waiting';
@@ -61,7 +63,7 @@ export async function priorityWaiting(storeDir: string, except?: string): Promis
     const path = join(dir, name);
     if (m[2]) {
       // A temp file is only ever half a waiter: removed once its writer is gone.
-      if (Number(m[1]) !== me.pid && !pidRuns(Number(m[1]))) await unlink(path).catch(() => {});
+      if (Number(m[1]) !== me.pid && !pidAlive(Number(m[1]))) await unlink(path).catch(() => {});
       continue;
     }
     const text = await readFile(path, 'utf8').catch(() => null);
@@ -80,15 +82,6 @@ export async function priorityWaiting(storeDir: string, except?: string): Promis
     if (st && Date.now() - st.mtimeMs < WAITER_STALE_MS) return true;
   }
   return false;
-}
-
-function pidRuns(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** How one opener takes part in the lock polling of IndexDb.open. */
@@ -145,7 +138,7 @@ async function announce(storeDir: string): Promise<string> {
   await mkdir(dir, { recursive: true });
   const path = join(dir, `${process.pid}-${randomBytes(6).toString('hex')}`);
   // Like a lease, a waiter file describes a live process: replaced by rename, not fsynced.
-  await writeReplacing(path, `${JSON.stringify(currentHolder())}\n`);
+  await writeFileAtomic(path, `${JSON.stringify(currentHolder())}\n`, { durable: false });
   return path;
 }
 

@@ -6,8 +6,8 @@ import type { Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import tar from 'tar-stream';
-import { CairnError, encodeCanonical, sha256, type ObjectId, type ObjectType, type Store } from '@cairn/store';
-import { getExperiment, isCheckpointBody, readExperimentState, type ExperimentState } from '@cairn/lineage';
+import { CairnError, sha256, type ObjectId, type ObjectType, type Store } from '@cairn/store';
+import { encodeRecord, getExperiment, isCheckpointBody, readExperimentState, type ExperimentState } from '@cairn/lineage';
 import { writeExportFile } from './tar-file.js';
 import { fileEntry } from './tar-entry.js';
 import {
@@ -59,12 +59,6 @@ export interface ExportSummary {
   checkpoints: number;
 }
 
-/** The stored bytes of a record, exactly as the store encodes them (docs/FORMAT.md, "record"). */
-export function encodeRecordBytes(body: unknown, links: ObjectId[]): Buffer {
-  const unique = [...new Set(links)].sort();
-  return encodeCanonical({ v: 1, body, links: unique.map((id) => Buffer.from(id, 'hex')) });
-}
-
 function stateLinks(s: ExperimentState): ObjectId[] {
   return [s.tip, s.from, s.baseline].filter((x): x is ObjectId => x !== null);
 }
@@ -89,7 +83,7 @@ async function shallowCopy(store: Store, name: string, stateId: ObjectId): Promi
   const state = await readExperimentState(store, stateId, name);
   const made = new Map<ObjectId, Buffer>();
   const put = (body: unknown, links: ObjectId[]): ObjectId => {
-    const bytes = encodeRecordBytes(body, links);
+    const bytes = encodeRecord(body, links);
     const id = sha256(bytes).toString('hex');
     made.set(id, bytes);
     return id;
@@ -102,7 +96,7 @@ async function shallowCopy(store: Store, name: string, stateId: ObjectId): Promi
   const tip = await store.getRecord<Record<string, unknown>>(state.tip);
   if (!isCheckpointBody(tip.body)) throw new CairnError('CORRUPT', `experiment '${name}': its tip ${state.tip.slice(0, 7)} is not a checkpoint`, { hint: 'run cairn fsck' });
   // The record must re-encode to its own ID, or a copy made from it would not be what the store holds.
-  if (sha256(encodeRecordBytes(tip.body, tip.links)).toString('hex') !== state.tip) {
+  if (sha256(encodeRecord(tip.body, tip.links)).toString('hex') !== state.tip) {
     throw new CairnError('FAILED', `experiment '${name}': cannot re-encode its tip ${state.tip.slice(0, 7)} (unexpected record encoding)`);
   }
   const parent = tip.body.parent as ObjectId | null;

@@ -145,8 +145,8 @@ async function drain(entry: AsyncIterable<Buffer>): Promise<void> {
 /** Every error of the checking phase is the tarball's fault: bad input, naming the experiment. */
 function unusable(name: string, err: unknown): Error {
   if (!isCairnError(err) || err.code === 'LOCKED') return err as Error;
-  const missing = /^object ([0-9a-f]+) \(reached from (.*)\) is missing from the store$/.exec(err.message);
-  if (missing) return bad(`the tarball is missing object ${missing[1]} (needed by ${missing[2]} of experiment '${name}')`);
+  const { id, from } = err.fields;
+  if (err.code === 'NOT_FOUND' && id !== undefined && from !== undefined) return bad(`the tarball is missing object ${id.slice(0, 12)} (needed by ${from} of experiment '${name}')`);
   if (err.code === 'NOT_FOUND') return bad(`the tarball is missing an object experiment '${name}' needs: ${err.message}`);
   return bad(`experiment '${name}' in the tarball is unusable: ${err.message}`);
 }

@@ -4,7 +4,7 @@
  * docs/FORMAT.md, "Tarball layout": a manifest entry, then one entry per
  * object holding its stored bytes, each object once.
  */
-export { planExport, detachForExport, writeExport, exportToFile, summarize, encodeRecordBytes, type ExportOptions, type ExportPlan, type ObjectSource, type ExportSummary, type WriteOptions } from './export.js';
+export { planExport, detachForExport, writeExport, exportToFile, summarize, type ExportOptions, type ExportPlan, type ObjectSource, type ExportSummary, type WriteOptions } from './export.js';
 export { importExperiments, type ImportOptions, type ImportResult, type ImportedExperiment, type ImportAction } from './import.js';
 export { openTarball, tarBytes, tarballFd } from './input.js';
 export {

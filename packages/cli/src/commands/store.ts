@@ -1,38 +1,10 @@
 import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { CairnError, type Store } from '@cairn/store';
+import { addNamed, CairnError, resolveObject } from '@cairn/store';
 import type { Argv, CommandModule } from 'yargs';
 import { withStore, type GlobalArgs } from '../context.js';
 import { formatBytes, info, printJson, progressBar } from '../output.js';
-
-/** An ID, unique prefix, or ref name, to a full object ID. */
-export async function resolveObject(store: Store, ref: string): Promise<string> {
-  if (/^[0-9a-fA-F]{4,64}$/.test(ref)) {
-    try {
-      return await store.resolve(ref);
-    } catch (err) {
-      const named = await namedRef(store, ref);
-      if (named) return named;
-      throw err;
-    }
-  }
-  const named = await namedRef(store, ref);
-  if (!named) throw new CairnError('NOT_FOUND', `no object or name '${ref}' in the store`);
-  return named;
-}
-
-async function namedRef(store: Store, name: string): Promise<string | null> {
-  for (const candidate of [`store/${name}`, name]) {
-    try {
-      const id = await store.refs.get(candidate);
-      if (id) return id;
-    } catch {
-      /* not a valid ref name */
-    }
-  }
-  return null;
-}
 
 interface AddArgs extends GlobalArgs {
   paths: string[];
@@ -55,12 +27,9 @@ const add: CommandModule<GlobalArgs, AddArgs> = {
     await withStore(args, async (store) => {
       for (const p of args.paths) {
         const bar = progressBar(args, basename(p), total);
-        const id = await store.putPath(p, { onProgress: (n) => bar.update(n) });
+        const { id, size, type } = await addNamed(store, p, { name: args.name, onProgress: (n) => bar.update(n) });
         bar.stop();
-        // Every added object gets a ref, so gc never drops what a user put in.
-        await store.refs.set(args.name !== undefined ? `store/${args.name}` : `store/${id}`, id);
-        const st = await store.stat(id);
-        results.push({ path: p, id, size: st.size, type: st.type });
+        results.push({ path: p, id, size, type });
       }
     }, { yieldToPriority: true });
     if (args.json) printJson(results);

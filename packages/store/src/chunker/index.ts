@@ -9,7 +9,8 @@ import type { Readable } from 'node:stream';
 import { resolveOptions, type ChunkerOptions, type ResolvedOptions } from './options.js';
 import { planCuts, type Segment } from './plan.js';
 import { parseSafetensors } from './safetensors.js';
-import { FileSource, readFully, type Source } from './source.js';
+import { FileSource, type Source } from './source.js';
+import { readExact } from '../read-exact.js';
 import { CdcSplitter, PlannedSplitter, type Splitter } from './splitter.js';
 import { parseZip } from './torchzip.js';
 
@@ -44,7 +45,7 @@ export async function planFileCuts(fh: FileHandle, size: number, opts?: ChunkerO
   const o = resolveOptions(opts);
   if (!Number.isSafeInteger(size) || size <= 0) return null;
   const head = Buffer.allocUnsafe(Math.min(HEAD_READ, size));
-  await readFully(fh, head, 0);
+  await readExact(fh, head, 0);
   return (await planFile(new FileSource(fh, size, head), o))?.cuts ?? null;
 }
 
@@ -64,7 +65,7 @@ export async function* chunkFile(fh: FileHandle, size: number, opts?: ChunkerOpt
   // The first block doubles as the parsers' view of the file head, so a
   // small file costs one read whatever its format.
   let block: Buffer = Buffer.allocUnsafe(Math.min(o.readSize, size));
-  await readFully(fh, block, 0);
+  await readExact(fh, block, 0);
   const plan = await planFile(new FileSource(fh, size, block), o);
   const splitter: Splitter = plan === null ? new CdcSplitter(o) : new PlannedSplitter(plan.cuts);
   // One block is read ahead while the current one is hashed, so the disk
@@ -72,7 +73,7 @@ export async function* chunkFile(fh: FileHandle, size: number, opts?: ChunkerOpt
   // the chunks just yielded may alias the previous one.
   const readBlock = async (pos: number): Promise<Buffer> => {
     const b = Buffer.allocUnsafe(Math.min(o.readSize, size - pos));
-    await readFully(fh, b, pos);
+    await readExact(fh, b, pos);
     return b;
   };
   let pos = block.length;

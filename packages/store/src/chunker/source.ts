@@ -1,23 +1,11 @@
 import type { FileHandle } from 'node:fs/promises';
-import { CairnError } from '../errors.js';
+import { readExact } from '../read-exact.js';
 
 /** Random access to a file's bytes for the format parsers. */
 export interface Source {
   readonly size: number;
   /** Exactly `len` bytes at `pos` (which must lie within size); the result may be shared, so read-only. */
   read(pos: number, len: number): Promise<Buffer>;
-}
-
-/** Reads buf.length bytes at pos, looping over short reads; throws if the file ends first. */
-export async function readFully(fh: FileHandle, buf: Buffer, pos: number): Promise<void> {
-  let off = 0;
-  while (off < buf.length) {
-    const { bytesRead } = await fh.read(buf, off, buf.length - off, pos + off);
-    if (bytesRead === 0) {
-      throw new CairnError('FAILED', `file ended at byte ${pos + off} while reading it: was it changed or truncated meanwhile?`);
-    }
-    off += bytesRead;
-  }
 }
 
 // Parsers read many small, mostly ascending pieces (zip local headers of
@@ -44,7 +32,7 @@ export class FileSource implements Source {
     }
     const n = Math.min(Math.max(len, WINDOW), this.size - pos);
     const buf = Buffer.allocUnsafe(n);
-    await readFully(this.fh, buf, pos);
+    await readExact(this.fh, buf, pos);
     if (n <= WINDOW * 4) {
       this.win = buf;
       this.winPos = pos;

@@ -134,7 +134,7 @@ export class Repository {
   async locate(id: ObjectId): Promise<Location> {
     if (this.session.size > 0) await this.flush();
     const loc = await this.find(id);
-    if (!loc) throw new CairnError('NOT_FOUND', `no object ${id.slice(0, 12)} in the store`);
+    if (!loc) throw new CairnError('NOT_FOUND', `no object ${id.slice(0, 12)} in the store`, { fields: { id } });
     return loc;
   }
 
@@ -149,7 +149,7 @@ export class Repository {
       const locs = this.snapshot ? part.map((id) => this.snapshot!.get(id)) : await this.index.getMany(part);
       locs.forEach((loc, j) => {
         loc ??= this.snapshot ? undefined : this.session.get(part[j]);
-        if (!loc) throw new CairnError('NOT_FOUND', `no object ${part[j].slice(0, 12)} in the store`);
+        if (!loc) throw new CairnError('NOT_FOUND', `no object ${part[j].slice(0, 12)} in the store`, { fields: { id: part[j] } });
         out.push(loc);
       });
     }
@@ -166,7 +166,7 @@ export class Repository {
     const fh = await this.handle(loc.packId);
     const data = await readExactly(fh, loc.length, loc.offset, `pack ${loc.packId}`);
     if (!xxh64(data).equals(loc.checksum)) {
-      throw new CairnError('CORRUPT', `object ${id.slice(0, 12)} in pack ${loc.packId} is damaged (checksum mismatch)`, { hint: 'run cairn fsck' });
+      throw new CairnError('CORRUPT', `object ${id.slice(0, 12)} in pack ${loc.packId} is damaged (checksum mismatch)`, { hint: 'run cairn fsck', fields: { id } });
     }
     return data;
   }
@@ -208,6 +208,7 @@ export class Repository {
     if (holder) {
       throw new CairnError('LOCKED', `ref '${name}' is held by process ${holder.pid}${holder.note ? ` (${holder.note})` : ''}`, {
         hint: 'wait for it to finish, or stop it first',
+        fields: { ref: name, pid: holder.pid },
       });
     }
   }
