@@ -19,6 +19,7 @@ import { chunkFile, chunkStream, planFileCuts } from './chunker/index.js';
 import { readPool, type ArenaRead, type PoolResult } from './chunker/pool.js';
 import { arena, SLOT_DATA, SLOT_SIZE } from './pack/arena.js';
 import { HEADER_SIZE } from './pack/format.js';
+import { checkStoreFormat, FORMAT_FILE, FORMAT_TEXT } from './format-version.js';
 import { encodeFile, decodeFile, encodeTree, decodeTree, decodeTreeObject, encodeRecord, decodeRecord, entryNameBytes, legacyFileMode, MODE_BITS, type FileManifest } from './objects.js';
 import { mkdirDurable, syncDir, tmpName, writeFileAtomic } from './fsutil.js';
 import { quarantineIndex, repairStore } from './repair.js';
@@ -31,15 +32,6 @@ import { ordinaryGate, priorityGate, Yielder } from './yield.js';
 import { copyMany, readMany, type CopyManyOptions, type ObjectBatch, type ReadManyOptions } from './read-many.js';
 import type { ObjectId, ObjectStat, ObjectType, StoredStat, TreeEntry, StoreStats, VerifyReport, GcReport, RepairReport, PutOptions } from './types.js';
 
-export const FORMAT_FILE = 'CAIRN';
-/**
- * The store format this cairn writes and the newest it reads. 2: trees may
- * name entries with bytes that are not UTF-8, and files and folders may
- * record their permission bits (docs/FORMAT.md). A format-1 store is
- * marked 2 when this cairn first opens it, since it may then write such objects.
- */
-const FORMAT = 2;
-const FORMAT_TEXT = `cairn store\nformat ${FORMAT}\n`;
 const READ_AHEAD = 4;
 const HASH_AHEAD = 8;
 /**
@@ -212,10 +204,7 @@ export class Store {
     if (!(await Store.isStore(dir))) {
       throw new CairnError('NOT_FOUND', `no cairn store at ${dir}`, { hint: 'run cairn init, or pass --store DIR' });
     }
-    const format = await storeFormat(dir);
-    if (format > FORMAT) {
-      throw new CairnError('BAD_INPUT', `the store at ${dir} has format ${format}, newer than this cairn reads (up to ${FORMAT})`, { hint: 'upgrade cairn to use this store' });
-    }
+    await checkStoreFormat(dir);
     await initChecksum();
     const indexPath = join(dir, 'index');
     const timeout = opts.lockTimeoutMs ?? defaultLockTimeout();
@@ -238,7 +227,6 @@ export class Store {
     store.indexQuarantined = quarantined;
     if (opts.yieldToPriority) store.yielder = new Yielder(dir);
     try {
-      if (format < FORMAT) await upgradeMarker(dir);
       // Holding the lock, so any temp file is a dead writer's leftover. (Leftover
       // ref temp files are harmless to readers; gc sweeps them, so opening stays
       // independent of the number of refs.)
@@ -1304,23 +1292,6 @@ function isAllZero(b: Uint8Array): boolean {
     if (Buffer.compare(b.subarray(off, off + n), ZEROS.subarray(0, n)) !== 0) return false;
   }
   return true;
-}
-
-/** The format number a store's marker names (a marker without one is format 1). */
-async function storeFormat(dir: string): Promise<number> {
-  const m = /^format (\d+)$/m.exec(await readFile(join(dir, FORMAT_FILE), 'utf8'));
-  return m ? Number(m[1]) : 1;
-}
-
-/** Marks an older store with this cairn's format, since it may now write objects only this format describes. */
-async function upgradeMarker(dir: string): Promise<void> {
-  try {
-    await writeFileAtomic(join(dir, FORMAT_FILE), FORMAT_TEXT);
-  } catch (err) {
-    // A store this process cannot write to gets no new objects either.
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EROFS' && code !== 'EACCES' && code !== 'EPERM') throw err;
-  }
 }
 
 async function openForRead(path: string | Buffer): Promise<FileHandle> {
