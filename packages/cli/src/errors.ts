@@ -11,6 +11,7 @@ const BY_CODE: Record<CairnErrorCode, number> = {
   CORRUPT: EXIT.failed,
   CONFLICT: EXIT.failed,
   IO: EXIT.failed,
+  FORMAT_VERSION: EXIT.usage,
   FAILED: EXIT.failed,
 };
 

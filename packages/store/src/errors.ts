@@ -10,6 +10,7 @@ export type CairnErrorCode =
   | 'LOCKED' // the store stayed locked past the wait (exit 4)
   | 'CONFLICT' // compare-and-swap on a ref lost (exit 1)
   | 'IO' // the disk refused a write, fsync or rename: full, or an I/O error (exit 1)
+  | 'FORMAT_VERSION' // the store has a format this cairn does not read (exit 2)
   | 'FAILED'; // anything else that failed (exit 1)
 
 /**

@@ -138,7 +138,7 @@ export function decodeTreeObject(bytes: Buffer, where: string): { entries: TreeE
   const v = decode(bytes, where) as { v?: number; mode?: unknown; entries?: unknown[] } | null;
   if (!v || typeof v !== 'object' || v.v !== 1 || !Array.isArray(v.entries)) throw new CairnError('CORRUPT', `${where}: malformed tree`);
   const mode = checkMode(v.mode, DEFAULT_FOLDER_MODE, where, 'folder');
-  const seen = new Set<string>();
+  let prev: Buffer | null = null;
   const entries = v.entries.map((raw): TreeEntry => {
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new CairnError('CORRUPT', `${where}: malformed tree entry`);
     const e = raw as Record<string, unknown>;
@@ -146,9 +146,12 @@ export function decodeTreeObject(bytes: Buffer, where: string): { entries: TreeE
     const name = textOrBytes(e.name, where, 'name');
     // Checked on the bytes a restore will use: a string's re-encoding, which is what reaches the filesystem.
     const bytes = name.raw ?? Buffer.from(name.text, 'utf8');
-    const key = bytes.toString('latin1');
-    if (!isSafeName(bytes) || seen.has(key)) throw new CairnError('CORRUPT', `${where}: tree has an unsafe or duplicate name`);
-    seen.add(key);
+    if (!isSafeName(bytes)) throw new CairnError('CORRUPT', `${where}: tree has an unsafe or duplicate name`);
+    // Strictly ascending by bytes: the order is part of the encoding (one tree, one ID), and it rules out duplicates.
+    const order = prev === null ? -1 : Buffer.compare(prev, bytes);
+    if (order === 0) throw new CairnError('CORRUPT', `${where}: tree has an unsafe or duplicate name`);
+    if (order > 0) throw new CairnError('CORRUPT', `${where}: tree entries are not sorted by name bytes`);
+    prev = bytes;
     if (e.kind !== 'file' && e.kind !== 'tree' && e.kind !== 'link') throw new CairnError('CORRUPT', `${where}: tree entry of unknown kind`);
     if (!Number.isSafeInteger(e.size)) throw new CairnError('CORRUPT', `${where}: tree entry without size`);
     const entry: TreeEntry = { name: name.text, kind: e.kind, id: '', size: e.size as number, exec: e.exec === true };

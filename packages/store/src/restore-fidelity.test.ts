@@ -2,7 +2,7 @@
 // the arena restore path, and the store format marker (docs/FORMAT.md).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, writeFile, stat, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, writeFile, stat, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -107,19 +107,35 @@ for (const direct of [true, false]) {
   });
 }
 
-test('a store of a newer format is refused with one line; an older one is marked with this format', async () => {
+/** Every path under `dir` with its size and mtime: what "nothing written" compares. */
+async function snapshot(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    const p = join(e.parentPath, e.name);
+    const st = await stat(p);
+    out.push(`${p} ${e.isDirectory() ? 'dir' : st.size} ${st.mtimeMs}`);
+  }
+  return out.sort();
+}
+
+test('a store of any other format is refused with one FORMAT_VERSION error, and nothing is written to it', async () => {
   const work = await mkdtemp(join(tmpdir(), 'cairn-format-'));
   try {
     const dir = join(work, 'store');
     await Store.init(dir);
-    assert.equal(await readFile(join(dir, 'CAIRN'), 'utf8'), 'cairn store\nformat 2\n');
-    await writeFile(join(dir, 'CAIRN'), 'cairn store\nformat 3\n');
-    await assert.rejects(Store.open(dir), (e) => isCairnError(e, 'BAD_INPUT') && /format 3/.test(e.message) && !e.message.includes('\n'));
-    // Refused before taking the lock: nothing was left open.
-    await writeFile(join(dir, 'CAIRN'), 'cairn store\nformat 1\n');
-    const id = await Store.with(dir, (s) => s.putBuffer(Buffer.from('still readable')));
-    assert.equal(await readFile(join(dir, 'CAIRN'), 'utf8'), 'cairn store\nformat 2\n');
-    assert.equal((await Store.with(dir, (s) => s.getBuffer(id))).toString(), 'still readable');
+    assert.equal(await readFile(join(dir, 'CAIRN'), 'utf8'), 'cairn store\nformat 3\n');
+    await Store.with(dir, (s) => s.putBuffer(Buffer.from('some data')));
+    for (const [marker, format] of [['cairn store\nformat 2\n', 2], ['cairn store\n', 1], ['cairn store\nformat 4\n', 4]] as const) {
+      await writeFile(join(dir, 'CAIRN'), marker);
+      const before = await snapshot(dir);
+      await assert.rejects(
+        Store.open(dir),
+        (e) => isCairnError(e, 'FORMAT_VERSION') && e.message.includes(`format ${format}`) && e.message.includes('format 3') && !e.message.includes('\n') && !!e.hint,
+      );
+      // Refused before taking the lock or touching the index: the folder is as it was.
+      assert.deepEqual(await snapshot(dir), before, `format ${format}`);
+      assert.equal(await readFile(join(dir, 'CAIRN'), 'utf8'), marker);
+    }
   } finally {
     await rm(work, { recursive: true, force: true });
   }

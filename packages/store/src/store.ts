@@ -18,6 +18,7 @@ import { join, resolve as resolvePath } from 'node:path';
 import { Readable } from 'node:stream';
 import { initChecksum } from './checksum.js';
 import { CairnError } from './errors.js';
+import { checkStoreFormat, FORMAT_FILE, FORMAT_TEXT } from './format-version.js';
 import { IndexDb, indexError, isLevelError } from './index-db.js';
 import { decodeTree, decodeRecord, type FileManifest } from './objects.js';
 import { mkdirDurable, writeFileAtomic } from './fsutil.js';
@@ -38,15 +39,6 @@ import { RawObjects } from './raw-objects.js';
 import type { CopyManyOptions, ObjectBatch, ReadManyOptions } from './read-many.js';
 import type { ObjectId, ObjectStat, ObjectType, StoredStat, TreeEntry, StoreStats, VerifyReport, GcReport, RepairReport, PutOptions } from './types.js';
 
-export const FORMAT_FILE = 'CAIRN';
-/**
- * The store format this cairn writes and the newest it reads. 2: trees may
- * name entries with bytes that are not UTF-8, and files and folders may
- * record their permission bits (docs/FORMAT.md). A format-1 store is
- * marked 2 when this cairn first opens it, since it may then write such objects.
- */
-const FORMAT = 2;
-const FORMAT_TEXT = `cairn store\nformat ${FORMAT}\n`;
 
 export type { OpenOptions, KvCache };
 
@@ -117,10 +109,7 @@ export class Store {
     if (!(await Store.isStore(dir))) {
       throw new CairnError('NOT_FOUND', `no cairn store at ${dir}`, { hint: 'run cairn init, or pass --store DIR', fields: { path: dir } });
     }
-    const format = await storeFormat(dir);
-    if (format > FORMAT) {
-      throw new CairnError('BAD_INPUT', `the store at ${dir} has format ${format}, newer than this cairn reads (up to ${FORMAT})`, { hint: 'upgrade cairn to use this store' });
-    }
+    await checkStoreFormat(dir);
     await initChecksum();
     const { idx, indexPath, timeout, quarantined } = await openIndex(dir, opts);
     const repo = new Repository(dir, idx, timeout);
@@ -128,7 +117,6 @@ export class Store {
     const store = new Store(repo);
     store.indexQuarantined = quarantined;
     try {
-      if (format < FORMAT) await upgradeMarker(dir);
       // Holding the lock, so any temp file is a dead writer's leftover. (Leftover
       // ref temp files are harmless to readers; gc sweeps them, so opening stays
       // independent of the number of refs.)
@@ -426,19 +414,3 @@ export function repositoryOf(store: Store): Repository {
   return store['repo'];
 }
 
-/** The format number a store's marker names (a marker without one is format 1). */
-async function storeFormat(dir: string): Promise<number> {
-  const m = /^format (\d+)$/m.exec(await readFile(join(dir, FORMAT_FILE), 'utf8'));
-  return m ? Number(m[1]) : 1;
-}
-
-/** Marks an older store with this cairn's format, since it may now write objects only this format describes. */
-async function upgradeMarker(dir: string): Promise<void> {
-  try {
-    await writeFileAtomic(join(dir, FORMAT_FILE), FORMAT_TEXT);
-  } catch (err) {
-    // A store this process cannot write to gets no new objects either.
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EROFS' && code !== 'EACCES' && code !== 'EPERM') throw err;
-  }
-}

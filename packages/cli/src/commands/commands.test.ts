@@ -2,6 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadCommands } from './index.js';
 import { loadExpSubcommands } from './exp/index.js';
 import { NotLoaded, type AnyCommand } from './listing.js';
@@ -42,4 +45,17 @@ test("help of a command that the argv scan does not see lists that command's own
   assert.equal(cairn('--json', 'true', 'exp', '--help').stdout, cairn('exp', '--help').stdout);
   assert.equal(cairn('--json', 'true', 'exp', 'ls', '--help').stdout, cairn('exp', 'ls', '--help').stdout);
   assert.match(cairn('--json', 'true', 'exp', '--help').stdout, /cairn exp export <names\.\.>/);
+});
+
+test('a store of another format ends the command with exit 2 and one error line', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cairn-format-'));
+  try {
+    writeFileSync(join(dir, 'CAIRN'), 'cairn store\nformat 2\n');
+    const r = cairn('exp', 'ls', '--store', dir);
+    assert.equal(r.stderr.split('\n')[0], `cairn: error: the store at ${dir} has format 2; this cairn reads format 3 only`);
+    assert.match(r.stderr.split('\n')[1], /^hint: /);
+    assert.equal(r.status, 2);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
