@@ -52,11 +52,62 @@ const TOKENS = [
   'C:\\x', 'a'.repeat(300), '[[[[[[[[[[', ']]]]]]]]]]', '{"a":{"a":{"a":', '0'.repeat(64), 'f'.repeat(64),
 ].map((s) => Buffer.from(s));
 
-/** One mutated input: 1–4 edits of a corpus entry, sometimes spliced with another. */
+// Values that JSON-shaped decoders (records, manifests) must check for, whatever field they land in.
+const ODD_VALUES: unknown[] = [
+  null, true, false, 0, -1, 0.5, 2 ** 53, -(2 ** 31), 1e308, '', ' ', '..', '../x', '/abs', 'a/../../b', 'a\\b', '.cairn', 'x\u0000y',
+  '__proto__', 'constructor', 'x'.repeat(5000), 'ab'.repeat(32), 'AB'.repeat(32), [], {}, [null], [[]], { '': 1 }, { __proto__: null, a: 1 },
+  'cairn.checkpoint', 'cairn.experiment', 'cairn.baseline', '2026-13-45T99:99:99Z', 'file', 'tree', 'chunk', 'record',
+];
+
+/** Edits parsed JSON, so that the input gets past JSON.parse and reaches the decoder's own checks. */
+function mutateJson(text: string, r: () => number): Buffer | null {
+  let root: unknown;
+  try {
+    root = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)];
+  const holder = { root };
+  const edits = 1 + Math.floor(r() * 3);
+  for (let e = 0; e < edits; e++) {
+    // Every container with a key into it, the root's holder included.
+    const slots: [Record<string, unknown> | unknown[], string | number][] = [[holder as Record<string, unknown>, 'root']];
+    const walk = (v: unknown) => {
+      if (Array.isArray(v)) v.forEach((x, i) => (slots.push([v, i]), walk(x)));
+      else if (v && typeof v === 'object') for (const k of Object.keys(v)) slots.push([v as Record<string, unknown>, k]), walk((v as Record<string, unknown>)[k]);
+    };
+    walk(holder.root);
+    const [c, k] = pick(slots);
+    const at = c as Record<string | number, unknown>;
+    switch (Math.floor(r() * 5)) {
+      case 0:
+        if (Array.isArray(c)) c.splice(k as number, 1);
+        else if (c !== (holder as object)) delete at[k];
+        break;
+      case 1: // a key from elsewhere in the document, or an odd one, with an odd value
+        if (!Array.isArray(c)) at[pick([...slots.map((s) => String(s[1])), '__proto__', '', '../x'])] = pick(ODD_VALUES);
+        break;
+      case 2: // the value of another slot (right shape, wrong place)
+        at[k] = structuredClone(pick(slots)[0][pick(slots)[1] as never]);
+        break;
+      default:
+        at[k] = structuredClone(pick(ODD_VALUES));
+    }
+  }
+  return Buffer.from(JSON.stringify(holder.root) ?? 'null');
+}
+
+/** One mutated input: 1–4 edits of a corpus entry, sometimes spliced with another; JSON entries are often edited as JSON. */
 export function mutate(corpus: Buffer[], seed: number): Buffer {
   const r = rng(seed);
   const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)];
-  let b = Buffer.from(pick(corpus));
+  const base = pick(corpus);
+  if (r() < 0.5 && (base[0] === 0x7b || base[0] === 0x5b)) {
+    const edited = mutateJson(base.toString('utf8'), r);
+    if (edited) return edited;
+  }
+  let b = Buffer.from(base);
   const edits = 1 + Math.floor(r() * 4);
   for (let e = 0; e < edits; e++) {
     const at = Math.floor(r() * (b.length + 1));
