@@ -65,7 +65,7 @@ function checkPayload(value: unknown): string | undefined {
   if (p.metrics !== undefined && (typeof p.metrics !== 'object' || p.metrics === null || Array.isArray(p.metrics))) {
     return "'metrics' in the signal file must be an object of name: value";
   }
-  if (p.step !== undefined && !(typeof p.step === 'number' && Number.isInteger(p.step) && p.step >= 0)) {
+  if (p.step !== undefined && !(typeof p.step === 'number' && Number.isSafeInteger(p.step) && p.step >= 0)) {
     return "'step' in the signal file must be a non-negative integer";
   }
   return undefined;
