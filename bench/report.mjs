@@ -233,7 +233,7 @@ const msr = (s) => `${s.median.toFixed(0)} ms [${s.min.toFixed(0)}–${s.max.toF
 const mib = (b) => (b / MiB).toFixed(1);
 const verdict = (p) => (p === true ? '**PASS**' : p === false ? '**FAIL**' : 'n/a');
 
-function machineLine(meta) {
+export function machineLine(meta) {
   const m = meta.machine;
   return `${m.cpu} × ${m.cpus} cores, ${(m.memBytes / 1024 ** 3).toFixed(0)} GiB RAM, ${m.os} (Linux ${m.kernel})${m.disk ? `, scratch on ${m.disk}` : ''}; load ${meta.loadavg[0].toFixed(2)} at start, ${meta.loadavgEnd[0].toFixed(2)} at end`;
 }
@@ -288,7 +288,7 @@ export function renderMarkdown(results, { chart = null, detail = true } = {}) {
   return L.join('\n');
 }
 
-function renderMatrices(L, results, scen) {
+export function renderMatrices(L, results, scen) {
   const { meta } = results;
   L.push(
     `Every timing is a ratio to \`cp\` + fsync of the same checkpoint, measured next to it in the same run (1× = the speed of copying the file durably; lower is better); ` +

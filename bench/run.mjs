@@ -10,10 +10,11 @@
 //   node bench/run.mjs --no-peers --scenarios frozen,lora
 //
 // See bench/README.md. Progress goes to stderr, the Markdown report to
-// stdout, JSON + SVG chart to bench/results/.
+// stdout, JSON + SVG chart to bench/out/ (npm run bench:publish shows the
+// latest in the README).
 
 import { parseArgs } from 'node:util';
-import { existsSync, mkdirSync, copyFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -78,7 +79,7 @@ if (opt.help) {
   --exp-show 100x100       exp show scaling: experiments x checkpoints of the large store (--no-exp-show to skip)
   --data weights|random    tensor content (default weights: float32 in ±0.05)
   --seed S                 content seed (every tool sees identical bytes; same seed = same files)
-  --out FILE               JSON results (default bench/results/<timestamp>.json; chart beside it)
+  --out FILE               JSON results (default bench/out/<timestamp>.json; chart beside it)
   --work DIR               scratch folder (default bench/work); --keep keeps it
   --strict                 exit 1 when a target or claim fails
 `);
@@ -107,7 +108,9 @@ const resumeSpec = opt['no-resume'] ? [] : parseResumeSpec(opt.resume ?? (quick 
 const expShowSpec = opt['no-exp-show'] ? null : parseExpShowSpec(opt['exp-show']);
 
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-const outPath = resolve(opt.out ?? join(HERE, 'results', `${stamp}.json`));
+// bench/out/ is ignored: a run never dirties the tree; `npm run bench:publish` puts a chosen run in the README.
+const outPath = resolve(opt.out ?? join(HERE, 'out', `${stamp}.json`));
+mkdirSync(dirname(outPath), { recursive: true });
 const workRoot = resolve(opt.work);
 
 if (!existsSync(join(ROOT, 'packages/store/dist/index.js')) || !existsSync(join(ROOT, 'packages/cli/dist/main.js'))) {
@@ -417,12 +420,6 @@ writeJson(results, outPath);
 const charted = results.scenarios.length > 0;
 if (charted) writeFileSync(chartPath, renderChart(results));
 else results.meta.chart = null;
-if (!opt.out && charted) {
-  // Stable names for the README.
-  copyFileSync(outPath, join(HERE, 'results', 'latest.json'));
-  copyFileSync(chartPath, join(HERE, 'results', 'latest.svg'));
-  writeFileSync(join(HERE, 'results', 'latest.md'), renderMarkdown(results, { chart: 'latest.svg' }));
-}
 log(`\nresults: ${outPath}${charted ? `\nchart:   ${chartPath}` : ''} (${(results.meta.elapsedMs / 1000).toFixed(1)} s)`);
 const badRestore = results.scenarios.some((s) => Object.values(s.tools).some((t) => t.verified === false));
 const failed = results.targets.some((t) => t.pass === false) || results.claims.some((c) => c.pass === false);

@@ -13,11 +13,15 @@ import { cairn, tempDir } from './lib/cli.js';
 const CHROMIUM = '/usr/bin/chromium';
 const OUTPUT_DIR = fileURLToPath(new URL('../../test-output/', import.meta.url));
 const haveChromium = existsSync(CHROMIUM);
+// In CI a missing browser must not turn into a green run that checked
+// nothing; locally it is fine to skip, as long as it is said loudly.
+const inCI = Boolean(process.env.CI) && !['0', 'false'].includes(process.env.CI!.toLowerCase());
+const MISSING = `${CHROMIUM} is missing${inCI ? ' and CI is set: the browser checks must run in CI' : ''}. Install it with: apt-get update && apt-get install -y chromium`;
 if (!haveChromium) {
-  console.error(
-    `\n!!! ${CHROMIUM} is missing: the exp plots browser checks are SKIPPED.\n!!! Install it with: apt-get update && apt-get install -y chromium\n`,
-  );
+  console.error(`\n!!! ${MISSING}\n!!! ${inCI ? 'The browser checks FAIL.' : 'The exp plots browser checks are SKIPPED.'}\n`);
 }
+/** Run the browser part of a test: always when Chromium is there, and in CI even without it (so that it fails). */
+const useBrowser = haveChromium || inCI;
 
 interface ShowJson {
   experiments: { name: string; checkpoints: { step: number; metrics: Record<string, unknown>; params: Record<string, unknown> }[] }[];
@@ -48,6 +52,7 @@ async function ok(args: string[], cwd: string) {
 
 /** Opens `file` in headless Chromium, reads the charts and the table, and saves a screenshot. */
 async function viewInBrowser(file: string, screenshot: string): Promise<PageView> {
+  if (!haveChromium) assert.fail(MISSING);
   const { chromium } = await import('playwright-core');
   const profile = await mkdtemp(join(tmpdir(), 'cairn-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
@@ -171,7 +176,7 @@ describe('cairn exp plots', () => {
     assert.equal((await cairn(['exp', 'plots', '-o', 'x.html'], { cwd: nowhere })).code, 3, 'no store');
   });
 
-  it('in Chromium: one chart per metric, one line per experiment with the right number of points, a legend and a params table', { skip: !haveChromium && `${CHROMIUM} is missing` }, async () => {
+  it('in Chromium: one chart per metric, one line per experiment with the right number of points, a legend and a params table', { skip: !useBrowser && `${CHROMIUM} is missing` }, async () => {
     await ok(['exp', 'plots', '-o', 'report.html'], ws);
     const view = await viewInBrowser(join(ws, 'report.html'), 'exp-plots.png');
     assert.deepEqual(view.errors, []);
@@ -218,7 +223,7 @@ describe('live: {html: true}', () => {
     const data = JSON.parse(/<script type="application\/json" id="cairn-data">(.*?)<\/script>/s.exec(html)![1]);
     const acc = data.charts.find((c: { metric: string }) => c.metric === 'acc');
     assert.deepEqual(acc.steps, exp.checkpoints.map((c) => c.step).reverse());
-    if (haveChromium) {
+    if (useBrowser) {
       const view = await viewInBrowser(file, 'cairn-live.png');
       assert.deepEqual(view.errors, []);
       assert.deepEqual(view.requests, []);

@@ -308,6 +308,14 @@ export async function readCheckpoint(store: Store, id: ObjectId): Promise<Checkp
   if (!isCheckpointBody(body)) throw new CairnError('BAD_INPUT', `${shortId(id)} is not a checkpoint`);
   checkVersion(body, id, 'checkpoint');
   checkDecoded(id, 'checkpoint', () => {
+    // What makeCheckpoint refuses to write is refused when read: a parent that is not an ID (found by fuzzing) sent chain walks astray.
+    if (body.parent !== null && !isObjectId(body.parent)) throw new CairnError('BAD_INPUT', `invalid parent ID '${String(body.parent)}'`);
+    if (!Number.isSafeInteger(body.step) || body.step < 0) throw new CairnError('BAD_INPUT', `invalid step ${String(body.step)}`);
+    if (typeof body.created !== 'string' || !CREATED.test(body.created)) throw new CairnError('BAD_INPUT', `invalid created time '${String(body.created)}'`);
+    if (typeof body.experiment !== 'string' || typeof body.stage !== 'string' || typeof body.cmd !== 'string') {
+      throw new CairnError('BAD_INPUT', 'experiment, stage and cmd must be strings');
+    }
+    checkMetrics(body.metrics);
     checkEntries(body.outs, 'outs');
     checkEntries(body.deps, 'deps');
     if (body.metricsFiles !== undefined) checkEntries(body.metricsFiles, 'metricsFiles');

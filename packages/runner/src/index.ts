@@ -7,10 +7,11 @@ export { runExperiment, type RunOptions, type RunResult, type RunEvent } from '.
 export { loadPipeline, parsePipeline, selectStage, PIPELINE_FILES, DEFAULT_PARAMS_FILE, type Pipeline, type Stage, type OutSpec, type ParamSpec, type MetricSpec } from './pipeline.js';
 export { readParams, setParams, missingParamKeys, writeParamsValues, parseSetArg, groupSetArgs, getParam, type ParamValues } from './params.js';
 export { readMetrics, flatten, mergeMetrics, type MetricValues } from './metrics.js';
-export { SignalWatcher, dvcSignalPath, prepareDvcTmp, type Signal } from './signal.js';
+export { SignalWatcher, decodeSignal, dvcSignalPath, prepareDvcTmp, type Signal, type SignalPayload } from './signal.js';
 export { makeCheckpoint, signalCheckpoint, parseMetricArgs, resolveSignalPath } from './checkpoint.js';
 export { buildRunEnv, pythonModuleDir } from './env.js';
-export { readLock, writeLock, LOCK_FILE, type LockState } from './lockfile.js';
+export { readLock, parseLock, renderLock, writeLock, LOCK_FILE, type LockState, type LockEntry } from './lockfile.js';
+export { parseStructured, parseJsonLenient, formatOf, type Format } from './structured.js';
 export { capturePaths, sameEntries, sameValues } from './snapshot.js';
 export { readWorkspaceState, type WorkspaceState } from './workspace.js';
 export { applyCheckpoint, type ApplyOptions, type ApplyResult } from './apply.js';

@@ -6,9 +6,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parse, stringify } from 'yaml';
+import { stringify } from 'yaml';
 import { CairnError } from './errors.js';
 import { writeFileDurable } from './durable.js';
+import { parseYaml } from './structured.js';
 
 export const LOCK_FILE = 'cairn.lock';
 
@@ -37,25 +38,62 @@ export async function readLock(workspace: string): Promise<LockState | null> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
   }
+  return parseLock(text);
+}
+
+/** The state a `cairn.lock` text holds; anything else is a BAD_INPUT error saying how to recover. */
+export function parseLock(text: string): LockState {
+  const yaml = parseYaml(text, { prettyErrors: false });
+  if (yaml.errors.length > 0) throw damaged(yaml.errors[0].message.split('\n')[0]);
   let doc: unknown;
   try {
-    doc = parse(text);
+    doc = yaml.toJS({ maxAliasCount: 100 });
   } catch (err) {
-    throw damaged(`${(err as Error).message.split('\n')[0]}`);
+    // toJS fails only on what the text says (an alias bomb, a bad tag).
+    throw damaged((err as Error).message.split('\n')[0]);
   }
   const d = doc as Partial<LockState> & { schema?: unknown };
   if (!d || typeof d !== 'object' || d.schema !== '1' || typeof d.experiment !== 'string' || typeof d.checkpoint !== 'string' || !/^[0-9a-f]{64}$/.test(d.checkpoint)) {
     throw damaged('it does not have the expected fields');
   }
+  // What the runner compares and restores by: an entry of the wrong shape would surface later as a crash, far from this file.
+  for (const key of ['stage', 'cmd'] as const) {
+    if (d[key] !== undefined && d[key] !== null && typeof d[key] !== 'string') throw damaged(`'${key}' is not a string`);
+  }
+  const deps = entries(d.deps, 'deps', false) as LockState['deps'];
+  const outs = entries(d.outs, 'outs', true) as LockState['outs'];
+  const params = d.params ?? {};
+  if (!isPlain(params) || !Object.values(params).every(isPlain)) throw damaged("'params' is not a mapping of file to values");
   return {
     experiment: d.experiment,
     checkpoint: d.checkpoint,
-    stage: String(d.stage ?? ''),
-    cmd: String(d.cmd ?? ''),
-    deps: (d.deps as LockState['deps']) ?? {},
-    params: (d.params as LockState['params']) ?? {},
-    outs: (d.outs as LockState['outs']) ?? {},
+    stage: d.stage ?? '',
+    cmd: d.cmd ?? '',
+    deps,
+    params: params as LockState['params'],
+    outs,
   };
+}
+
+function isPlain(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+}
+
+function entries(v: unknown, what: 'deps' | 'outs', checkpoint: boolean): Record<string, unknown> {
+  if (v === undefined || v === null) return {};
+  if (!isPlain(v)) throw damaged(`'${what}' is not a mapping of path to entry`);
+  for (const [p, e] of Object.entries(v)) {
+    const ok =
+      isPlain(e) &&
+      typeof e.id === 'string' &&
+      /^[0-9a-f]{64}$/.test(e.id) &&
+      Number.isSafeInteger(e.size) &&
+      (e.size as number) >= 0 &&
+      (e.kind === 'file' || e.kind === 'tree') &&
+      (!checkpoint || typeof e.checkpoint === 'boolean');
+    if (!ok) throw damaged(`the ${what} entry '${p}' is not {id, size, kind${checkpoint ? ', checkpoint' : ''}}`);
+  }
+  return v;
 }
 
 function damaged(why: string): CairnError {

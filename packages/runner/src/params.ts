@@ -9,13 +9,13 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { Document, Scalar, isAlias, isCollection, isMap, isPair, isScalar, isSeq, parseDocument, stringify } from 'yaml';
+import { Document, Scalar, isAlias, isCollection, isMap, isPair, isScalar, isSeq, stringify } from 'yaml';
 import type { Node as YamlNode, Pair } from 'yaml';
 import { CairnError } from './errors.js';
 import type { ParamSpec } from './pipeline.js';
 import { DEFAULT_PARAMS_FILE } from './pipeline.js';
 import { writeFileDurable } from './durable.js';
-import { formatOf, parseStructured, parseYamlValue, splitAssignment } from './structured.js';
+import { formatOf, parseStructured, parseYaml, parseYamlValue, splitAssignment } from './structured.js';
 
 export type { ParamSpec } from './pipeline.js';
 
@@ -328,7 +328,7 @@ async function renderEdit(file: string, original: string, entries: Entry[], keep
     }) && (keepTop === undefined || Object.keys(data).every((k) => keepTop.has(k)));
   if (wanted(before)) return undefined;
 
-  const doc = parseDocument(original, { keepSourceTokens: true, prettyErrors: false });
+  const doc = parseYaml(original, { keepSourceTokens: true, prettyErrors: false });
   const text = doc.errors.length === 0 ? spliceEdit(original, doc, entries, keepTop, format) : undefined;
   if (text !== undefined) {
     let ok = false;

@@ -7,9 +7,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { LineCounter, isAlias, isMap, isPair, isScalar, isSeq, parseDocument } from 'yaml';
+import { LineCounter, isAlias, isMap, isPair, isScalar, isSeq } from 'yaml';
 import type { Document, Node as YamlNode, Pair, YAMLMap } from 'yaml';
 import { CairnError } from './errors.js';
+import { parseYaml } from './structured.js';
 
 /** Params a stage depends on: `keys` empty means every key of the file. */
 export interface ParamSpec {
@@ -558,7 +559,7 @@ function expandAliases(doc: Document, fname: string): void {
 /** Validates and reads pipeline YAML text; `fname` names it in messages. */
 export function parsePipeline(text: string, fname: string, filePath: string = fname): Pipeline {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { keepSourceTokens: true, lineCounter: lc, prettyErrors: false });
+  const doc = parseYaml(text, { keepSourceTokens: true, lineCounter: lc, prettyErrors: false });
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
     const line = lc.linePos(e.pos[0]).line;

@@ -8,12 +8,15 @@ import { after, beforeEach, describe, it } from 'node:test';
 import { SignalWatcher, dvcSignalPath, errorPathFor, prepareDvcTmp } from './signal.js';
 
 let dir: string;
+const dirs: string[] = [];
 const watchers: SignalWatcher[] = [];
 beforeEach(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'cairn-signal-'));
+  dirs.push(dir);
 });
 after(async () => {
   for (const w of watchers) await w.close();
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
 async function started(paths: string[], opts = {}): Promise<SignalWatcher> {

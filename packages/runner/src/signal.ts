@@ -67,10 +67,26 @@ function checkPayload(value: unknown): string | undefined {
   if (p.metrics !== undefined && (typeof p.metrics !== 'object' || p.metrics === null || Array.isArray(p.metrics))) {
     return "'metrics' in the signal file must be an object of name: value";
   }
-  if (p.step !== undefined && !(typeof p.step === 'number' && Number.isInteger(p.step) && p.step >= 0)) {
+  if (p.step !== undefined && !(typeof p.step === 'number' && Number.isSafeInteger(p.step) && p.step >= 0)) {
     return "'step' in the signal file must be a non-negative integer";
   }
   return undefined;
+}
+
+/**
+ * A signal file's content: its payload, or the reason it cannot be used
+ * (reported back to the script through `<signal>.error`, never thrown).
+ */
+export function decodeSignal(text: string): { payload: SignalPayload; error?: undefined } | { payload: Record<string, never>; error: string } {
+  let parsed: unknown;
+  let reason: string | undefined;
+  try {
+    parsed = parseJsonLenient(text);
+    reason = checkPayload(parsed);
+  } catch (err) {
+    reason = `malformed signal file: ${(err as Error).message}`;
+  }
+  return reason === undefined ? { payload: parsed as SignalPayload } : { payload: {}, error: reason };
 }
 
 export class SignalWatcher {
@@ -179,15 +195,8 @@ export class SignalWatcher {
     const deadline = Date.now() + this.opts.maxSettleMs;
     let delay = 1;
     for (;;) {
-      let parsed: unknown;
-      let reason: string | undefined;
-      try {
-        parsed = parseJsonLenient(text);
-        reason = checkPayload(parsed);
-      } catch (err) {
-        reason = `malformed signal file: ${(err as Error).message}`;
-      }
-      if (reason === undefined) return { path: p, payload: parsed as SignalPayload, receivedAt };
+      const { payload, error: reason } = decodeSignal(text);
+      if (reason === undefined) return { path: p, payload, receivedAt };
       if (Date.now() >= deadline) return { path: p, payload: {}, error: reason, receivedAt };
       await sleep(delay);
       delay = Math.min(delay * 2, 20);

@@ -10,6 +10,7 @@ import { CairnError, sha256, type ObjectId, type ObjectType, type Store } from '
 import { encodeRecord, getExperiment, isCheckpointBody, readExperimentState, type ExperimentState } from '@cairn/lineage';
 import { writeExportFile } from './tar-file.js';
 import { fileEntry } from './tar-entry.js';
+import type { ExportPlan, ObjectSource } from './plan.js';
 import {
   MANIFEST_FORMAT,
   MANIFEST_NAME,
@@ -20,6 +21,8 @@ import {
   type ManifestObject,
 } from './manifest.js';
 
+export type { ExportPlan, ObjectSource } from './plan.js';
+
 export interface ExportOptions {
   /**
    * Export only each experiment's last checkpoint and what it needs. The
@@ -28,15 +31,6 @@ export interface ExportOptions {
    * chain whose record still names its original parent.
    */
   onlyTips?: boolean;
-}
-
-/** What an export will write: the manifest and, for `--only-tips`, the records made for it. */
-export interface ExportPlan {
-  manifest: Manifest;
-  /** Records that exist only in the tarball (the shallow tips and their state records), by ID. */
-  made: Map<ObjectId, Buffer>;
-  /** Time stamp of every tar entry: the newest `updated` of the experiments (so equal exports are equal bytes). */
-  mtime: Date;
 }
 
 export interface WriteOptions {
@@ -189,15 +183,6 @@ export async function detachForExport(store: Store, plan: ExportPlan): Promise<S
   return store.detach(plan.manifest.objects.filter((o) => !plan.made.has(o[0])).map((o) => o[0]));
 }
 
-/**
- * Where an export reads objects from: an open Store (held throughout; a
- * detached copy holds no lock), or a function that opens one. With a function, the store is closed and opened
- * again every SESSION_MS, so its lock is free in between and a running
- * `exp run` records its checkpoints while a long export goes on. Objects are
- * immutable, so a reopened store still holds every planned one (unless a
- * gc removed experiments meanwhile: then the export fails NOT_FOUND).
- */
-export type ObjectSource = Store | (() => Promise<Store>);
 
 const SESSION_MS = 2000;
 

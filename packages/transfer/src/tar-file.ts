@@ -17,7 +17,7 @@ import tar from 'tar-stream';
 import { CairnError, type ObjectId, type Store } from '@cairn/store';
 import { MANIFEST_NAME, objectEntryName } from './manifest.js';
 import { fileEntry } from './tar-entry.js';
-import type { ExportPlan, ObjectSource } from './export.js';
+import type { ExportPlan, ObjectSource } from './plan.js';
 
 const pad512 = (n: number) => Math.ceil(n / 512) * 512;
 

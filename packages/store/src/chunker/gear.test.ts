@@ -129,14 +129,3 @@ test('GearCdc rejects inconsistent sizes', () => {
   assert.throws(() => new GearCdc({ minSize: 10, avgSize: 5, maxSize: 20 }), RangeError);
   assert.throws(() => new GearCdc({ minSize: 0, avgSize: 5, maxSize: 20 }), RangeError);
 });
-
-test('CDC throughput (measurement only, no assertion on speed)', () => {
-  const data = randomBytes(128 * MiB);
-  let best = Infinity;
-  for (let r = 0; r < 4; r++) {
-    const t = process.hrtime.bigint();
-    cdcCuts(data, DEFAULT);
-    best = Math.min(best, Number(process.hrtime.bigint() - t) / 1e9);
-  }
-  console.log(`CDC throughput (default sizes, best of 4 over 128 MiB): ${(data.length / best / 1e9).toFixed(2)} GB/s`);
-});
