@@ -8,7 +8,8 @@
 // Prints one JSON line: the phase timings (ms, measured here: Node start-up
 // and module loading excluded), coldMs = process.uptime() right after
 // close() (what a one-off command would take: Node start-up, imports, open,
-// the operation, close), and maxRssKiB = process.resourceUsage().maxRSS
+// the operation, close), opCpuMs = the operation's CPU time (all threads),
+// and maxRssKiB = process.resourceUsage().maxRSS
 // taken at the same moment. The harness reads pack sizes from disk itself,
 // so ingest does not reopen the store for stats().
 
@@ -45,9 +46,13 @@ async function main() {
     out.openMs = nowMs() - t;
     out.rssAfterOpenKiB = Math.round(process.memoryUsage().rss / 1024);
     t = nowMs();
+    const cpu = process.cpuUsage();
     if (op === 'ingest') out.id = await store.putPath(a);
     else await store.getToPath(a, b);
     out.opMs = nowMs() - t;
+    // CPU time of every thread (the pool's included): steadier than wall time on a loaded machine.
+    const used = process.cpuUsage(cpu);
+    out.opCpuMs = (used.user + used.system) / 1000;
     t = nowMs();
     await store.close();
     out.closeMs = nowMs() - t;
