@@ -168,6 +168,8 @@ export function clientConfig(opts: S3Options): S3ClientConfig {
     // Checksums on every request break streaming bodies on radosgw and older servers; S3 verifies Content-Length and TLS anyway.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    // Without these a server that stops answering hangs the command forever; idle is measured per socket, so big packs are not cut off.
+    requestHandler: { connectionTimeout: 10_000, socketTimeout: 120_000 },
   };
   if (endpoint) {
     config.endpoint = endpoint;
