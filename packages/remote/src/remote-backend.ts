@@ -149,9 +149,13 @@ export class RemoteBackend implements ObjectBackend {
     // Copied: the caller may reuse its buffer once this resolves, and the pack is written later.
     const p: Pending = { id, type, data: Buffer.from(data), size };
     this.pending.set(id, p);
+    // A pack stays under packSize unless one object alone is larger: what would overflow it goes to the next.
+    const before = this.openBytes > 0 && this.openBytes + data.length > this.packSize ? this.seal() : undefined;
     this.open.push(p);
     this.openBytes += data.length;
-    if (this.openBytes >= this.packSize) await this.seal();
+    const after = this.openBytes >= this.packSize ? this.seal() : undefined;
+    await before;
+    await after;
     return true;
   }
 
