@@ -10,9 +10,10 @@ export interface BlobStore {
   /** The remote as the user named it (`s3://bucket/prefix`, `file:///path`), for messages. */
   readonly url: string;
   /**
-   * A blob's bytes (or `length` bytes from `offset`) and its current etag;
-   * NOT_FOUND when absent. A range past the end gives the bytes there are:
-   * callers that know the length check it.
+   * A blob's bytes (or `length` bytes from `offset`) and its current etag
+   * (which a range read may leave empty: ranges are read of immutable
+   * packs); NOT_FOUND when absent. A range past the end gives the bytes
+   * there are: callers that know the length check it.
    */
   get(key: string, range?: ByteRange): Promise<{ data: Buffer; etag: string }>;
   /** Writes a whole blob; a failed condition is CONFLICT and writes nothing. */
