@@ -1,7 +1,7 @@
 import { backendCompliance } from '@cairn/store/compliance';
 import { FolderBlobStore } from './folder.js';
 import { RemoteBackend, type RemoteBackendOptions } from './remote-backend.js';
-import { tempDir } from './testing/s3.js';
+import { tempDir } from './testing/temp.js';
 
 /** A fresh folder remote per test; reopening makes a new backend on the same folder, as another process would. */
 function onFolder(opts: RemoteBackendOptions) {

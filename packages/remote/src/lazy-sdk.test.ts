@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { tempDir } from './testing/s3.js';
+import { tempDir } from './testing/temp.js';
 
 const run = promisify(execFile);
 

@@ -1,10 +1,9 @@
 import { after } from 'node:test';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { clientConfig, S3BlobStore } from '../s3.js';
+
+export { tempDir } from './temp.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
@@ -78,15 +77,3 @@ after(async () => {
   }
   client.destroy();
 });
-
-const dirs: string[] = [];
-after(async () => {
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
-});
-
-/** A temp folder removed when the test file ends. */
-export async function tempDir(prefix = 'cairn-remote-'): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), prefix));
-  dirs.push(d);
-  return d;
-}
