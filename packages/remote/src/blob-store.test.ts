@@ -207,6 +207,10 @@ describe('S3', { skip: skipS3 }, () => {
       return true;
     });
     await wrong.close();
+    // A missing bucket answers 404 like a missing key, but is not a missing key: a ref read there must fail, not read as absent.
+    const nowhere = await S3BlobStore.open({ bucket: `${bucket}-missing`, prefix: 'p', env: s3Env });
+    await assert.rejects(nowhere.get('refs/exp/a'), (e) => isCairnError(e, 'REMOTE') && /HTTP 404/.test(e.message) && /NoSuchBucket/.test(e.message) && /create the bucket/.test(e.hint ?? ''));
+    await nowhere.close();
     const nobody = await S3BlobStore.open({ bucket, prefix: '', env: { ...s3Env, AWS_ENDPOINT_URL: 'http://127.0.0.1:1' } });
     await assert.rejects(nobody.head('k'), (e) => isCairnError(e, 'REMOTE') && e.message.includes(`s3://${bucket}`));
     await nobody.close();

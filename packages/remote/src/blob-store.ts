@@ -67,12 +67,16 @@ export function notFound(url: string, key: string): CairnError {
 }
 
 /** One clear error for a remote that failed: which remote, doing what, and the HTTP status if there was one. */
-export function remoteFailure(url: string, doing: string, cause: unknown, status?: number): CairnError {
-  const detail = cause instanceof Error ? (cause.name && cause.name !== 'Error' ? `${cause.name}: ${cause.message}` : cause.message) : String(cause);
+export function remoteFailure(url: string, doing: string, cause: unknown, status?: number, hint?: string): CairnError {
+  const e = cause as { name?: string; message?: string } | undefined;
+  // S3 servers that send no error message leave the SDK's placeholder "UnknownError"; the error's name (NoSuchBucket, ...) says more.
+  const name = e?.name && e.name !== 'Error' ? e.name : '';
+  const message = e?.message && e.message !== 'UnknownError' && e.message !== name ? e.message : '';
+  const detail = [name, message].filter(Boolean).join(': ') || String(cause);
   const http = status === undefined ? '' : ` (HTTP ${status})`;
   return new CairnError('REMOTE', `remote ${url}: ${doing} failed${http}: ${detail}`, {
     cause,
     fields: { path: url, ...(status === undefined ? {} : { found: status }) },
-    hint: status === 403 || status === 401 ? 'check the credentials (AWS_ACCESS_KEY_ID, AWS_PROFILE) and the bucket policy' : undefined,
+    hint,
   });
 }
