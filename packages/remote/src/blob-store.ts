@@ -10,9 +10,10 @@ export interface BlobStore {
   /** The remote as the user named it (`s3://bucket/prefix`, `file:///path`), for messages. */
   readonly url: string;
   /**
-   * A blob's bytes (or `length` bytes from `offset`) and its current etag;
-   * NOT_FOUND when absent. A range past the end gives the bytes there are:
-   * callers that know the length check it.
+   * A blob's bytes (or `length` bytes from `offset`) and its current etag
+   * (which a range read may leave empty: ranges are read of immutable
+   * packs); NOT_FOUND when absent. A range past the end gives the bytes
+   * there are: callers that know the length check it.
    */
   get(key: string, range?: ByteRange): Promise<{ data: Buffer; etag: string }>;
   /** Writes a whole blob; a failed condition is CONFLICT and writes nothing. */
@@ -66,12 +67,16 @@ export function notFound(url: string, key: string): CairnError {
 }
 
 /** One clear error for a remote that failed: which remote, doing what, and the HTTP status if there was one. */
-export function remoteFailure(url: string, doing: string, cause: unknown, status?: number): CairnError {
-  const detail = cause instanceof Error ? (cause.name && cause.name !== 'Error' ? `${cause.name}: ${cause.message}` : cause.message) : String(cause);
+export function remoteFailure(url: string, doing: string, cause: unknown, status?: number, hint?: string): CairnError {
+  const e = cause as { name?: string; message?: string } | undefined;
+  // S3 servers that send no error message leave the SDK's placeholder "UnknownError"; the error's name (NoSuchBucket, ...) says more.
+  const name = e?.name && e.name !== 'Error' ? e.name : '';
+  const message = e?.message && e.message !== 'UnknownError' && e.message !== name ? e.message : '';
+  const detail = [name, message].filter(Boolean).join(': ') || String(cause);
   const http = status === undefined ? '' : ` (HTTP ${status})`;
   return new CairnError('REMOTE', `remote ${url}: ${doing} failed${http}: ${detail}`, {
     cause,
     fields: { path: url, ...(status === undefined ? {} : { found: status }) },
-    hint: status === 403 || status === 401 ? 'check the credentials (AWS_ACCESS_KEY_ID, AWS_PROFILE) and the bucket policy' : undefined,
+    hint,
   });
 }

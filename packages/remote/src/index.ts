@@ -82,6 +82,8 @@ export async function openRemote(url: string, opts: OpenRemoteOptions = {}): Pro
     }
     return new RemoteBackend(new FolderBlobStore(where.path), { cacheDir: opts.cacheDir });
   }
+  // cairn supports the Node it declares (>=20.19); the SDK's notice that its future releases will not would be printed on every command.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const { S3BlobStore } = await import('./s3.js');
   const store = await S3BlobStore.open({ bucket: where.bucket, prefix: where.prefix, endpoint: opts.endpoint, env: opts.env });
   return new RemoteBackend(store, { cacheDir: opts.cacheDir });

@@ -144,14 +144,20 @@ export class RemoteBackend implements ObjectBackend {
   async put(id: ObjectId, type: ObjectType, data: Buffer): Promise<boolean> {
     this.checkOpen();
     const size = checkObject(id, type, data);
+    // Readers refuse larger entries (hostile sizes), so a writer must not store what it could not read back.
+    if (data.length > MAX_OBJECT) throw new CairnError('BAD_INPUT', `object ${id.slice(0, 12)} is ${data.length} bytes; a remote holds objects of at most ${MAX_OBJECT}`, { fields: { id } });
     const index = await this.index();
     if (index.has(id) || this.pending.has(id)) return false;
     // Copied: the caller may reuse its buffer once this resolves, and the pack is written later.
     const p: Pending = { id, type, data: Buffer.from(data), size };
     this.pending.set(id, p);
+    // A pack stays under packSize unless one object alone is larger: what would overflow it goes to the next.
+    const before = this.openBytes > 0 && this.openBytes + data.length > this.packSize ? this.seal() : undefined;
     this.open.push(p);
     this.openBytes += data.length;
-    if (this.openBytes >= this.packSize) await this.seal();
+    const after = this.openBytes >= this.packSize ? this.seal() : undefined;
+    await before;
+    await after;
     return true;
   }
 
@@ -213,7 +219,14 @@ export class RemoteBackend implements ObjectBackend {
     const loc = HEX64.test(id) ? (await this.index()).get(id) : undefined;
     if (!loc) throw new CairnError('NOT_FOUND', `object ${id.slice(0, 64)} is not on ${this.url}`, { fields: { id } });
     const key = `packs/${loc.pack}`;
-    const { data } = await this.store.get(key, { offset: loc.offset, length: loc.length });
+    let data: Buffer;
+    try {
+      ({ data } = await this.store.get(key, { offset: loc.offset, length: loc.length }));
+    } catch (err) {
+      // The object is listed, so a missing pack is damage to the remote, not an unknown ID.
+      if (isCairnError(err, 'NOT_FOUND')) throw this.corrupt(`${key}, listed by an index, is missing`, key, id);
+      throw err;
+    }
     if (data.length !== loc.length) throw this.corrupt(`${key} ends before object ${id.slice(0, 12)} (${data.length} of ${loc.length} bytes)`, key, id);
     try {
       checkObject(id, loc.type, data);

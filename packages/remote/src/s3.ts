@@ -50,7 +50,17 @@ export class S3BlobStore implements BlobStore {
 
   private fail(doing: string, err: unknown): Error {
     if (err instanceof CairnError) return err;
-    return remoteFailure(this.url, doing, err, statusOf(err));
+    const status = statusOf(err);
+    const name = (err as SdkError)?.name;
+    const hint =
+      name === 'CredentialsProviderError'
+        ? 'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE'
+        : status === 401 || status === 403
+          ? 'check the credentials (AWS_ACCESS_KEY_ID, AWS_PROFILE), the region and the bucket policy'
+          : name === 'NoSuchBucket'
+            ? `create the bucket ${this.bucket}, or check its name`
+            : undefined;
+    return remoteFailure(this.url, doing, err, status, hint);
   }
 
   private key(key: string): string {
@@ -69,7 +79,8 @@ export class S3BlobStore implements BlobStore {
       return { data, etag: unquote(res.ETag) };
     } catch (err) {
       const status = statusOf(err);
-      if (status === 404 || (err as SdkError).name === 'NoSuchKey') throw notFound(this.url, key);
+      // A missing bucket is a 404 too, and must not read as a missing ref.
+      if ((err as SdkError).name === 'NoSuchKey' || (status === 404 && (err as SdkError).name !== 'NoSuchBucket')) throw notFound(this.url, key);
       // A range that starts past the end: the bytes there are none (the caller checks lengths).
       if (status === 416) return { data: Buffer.alloc(0), etag: '' };
       throw this.fail(`GetObject ${key}`, err);
@@ -168,6 +179,8 @@ export function clientConfig(opts: S3Options): S3ClientConfig {
     // Checksums on every request break streaming bodies on radosgw and older servers; S3 verifies Content-Length and TLS anyway.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    // Without these a server that stops answering hangs the command forever; idle is measured per socket, so big packs are not cut off.
+    requestHandler: { connectionTimeout: 10_000, socketTimeout: 120_000 },
   };
   if (endpoint) {
     config.endpoint = endpoint;
