@@ -39,19 +39,23 @@ export interface PushReport {
   bytes: number;
 }
 
+/** What a push will do: each experiment's action, decided under the store lock, and the state records whose objects go. */
+export interface PushPlan {
+  experiments: PushedExperiment[];
+  /** Roots of the objects to send: the state records of the experiments to move. */
+  roots: ObjectId[];
+}
+
 /**
- * Sends experiments to a remote: what it lacks of their chains and the
- * objects those need, then one flush, then each ref moved by
- * compare-and-swap, so a remote ref never names data not fully there. Only
- * fast-forwards unless `force`; a diverged experiment (or one another push
- * moved meanwhile) is reported as 'diverged' and its remote ref left alone,
- * while the others go on. Nothing local changes.
+ * Decides a push (under the store lock; reads the remote's refs and state
+ * records, sends nothing): each experiment is created, fast-forward,
+ * forced, unchanged or diverged. Unknown names are NOT_FOUND, before
+ * anything is sent.
  */
-export async function pushExperiments(store: Store, remote: ObjectBackend, names: string[] | 'all', opts: PushOptions = {}): Promise<PushReport> {
+export async function planPush(store: Store, remote: ObjectBackend, names: string[] | 'all', opts: Pick<PushOptions, 'force' | 'remoteName'> = {}): Promise<PushPlan> {
   const source = opts.remoteName ? `remote '${opts.remoteName}'` : 'the remote';
   const wanted = names === 'all' ? (await listExperiments(store)).map((e) => e.name) : [...new Set(names)];
   if (names !== 'all' && wanted.length === 0) throw new CairnError('BAD_INPUT', 'name at least one experiment to push, or pass --all');
-  // Unknown names fail before anything is sent.
   const local = [];
   for (const name of wanted) local.push(await getExperiment(store, name));
 
@@ -64,22 +68,52 @@ export async function pushExperiments(store: Store, remote: ObjectBackend, names
     else if (await fastForward(store, remote, was, e.name, e.tip, source)) plans.push({ ...base, action: 'fast-forward' });
     else plans.push({ ...base, action: opts.force ? 'forced' : 'diverged' });
   }
+  return { experiments: plans, roots: [...new Set(plans.filter(moves).map((p) => p.state))] };
+}
 
-  const moving = plans.filter((p) => p.action !== 'unchanged' && p.action !== 'diverged');
-  const reader = { readObject: (id: ObjectId) => store.readObject(id) };
-  const sent = await copyObjects(reader, remote, moving.map((p) => p.state), { concurrency: opts.concurrency, onProgress: opts.onProgress });
+const moves = (p: PushedExperiment) => p.action !== 'unchanged' && p.action !== 'diverged';
+
+/**
+ * A copy of `store` that reads every object the plan may send without
+ * holding the store lock (see Store.detach): plan, detach, close the store,
+ * then send from the copy, so a long upload never keeps a running
+ * `exp run` from recording its checkpoints.
+ */
+export async function detachForPush(store: Store, plan: PushPlan): Promise<Store> {
+  return store.detach(plan.roots.length ? await store.reachable(plan.roots) : []);
+}
+
+/**
+ * Carries out a plan: what the remote lacks of the moving experiments is
+ * sent (read from `reader`: the store, or its detached copy), then one
+ * flush, then each ref moved by compare-and-swap from what the plan read,
+ * so a remote ref never names data not fully there. An experiment another
+ * push moved meanwhile becomes 'diverged' (theirs stands); the others go
+ * on. Nothing local changes.
+ */
+export async function sendPush(reader: Store, remote: ObjectBackend, plan: PushPlan, opts: Pick<PushOptions, 'concurrency' | 'onProgress'> = {}): Promise<PushReport> {
+  const from = { readObject: (id: ObjectId) => reader.readObject(id) };
+  const sent = await copyObjects(from, remote, plan.roots, { concurrency: opts.concurrency, onProgress: opts.onProgress });
   // Data durable before any ref names it.
   await remote.flush();
-  for (const p of moving) {
+  const experiments = plan.experiments.map((p) => ({ ...p }));
+  for (const p of experiments.filter(moves)) {
     try {
       await remote.refs.set(expRef(p.name), p.state, p.was);
     } catch (err) {
       if (!isCairnError(err, 'CONFLICT')) throw err;
-      // Another push moved it since we looked: theirs stands.
       p.action = (await remote.refs.get(expRef(p.name))) === p.state ? 'unchanged' : 'diverged';
     }
   }
-  return { experiments: plans, objects: sent.objects, bytes: sent.bytes };
+  return { experiments, objects: sent.objects, bytes: sent.bytes };
+}
+
+/**
+ * planPush then sendPush from the open store (which stays locked
+ * throughout; the CLI detaches instead, see detachForPush).
+ */
+export async function pushExperiments(store: Store, remote: ObjectBackend, names: string[] | 'all', opts: PushOptions = {}): Promise<PushReport> {
+  return sendPush(store, remote, await planPush(store, remote, names, opts), opts);
 }
 
 /** Whether the remote's experiment (state `was`) is behind ours: its tip is absent, or an ancestor of our tip. */

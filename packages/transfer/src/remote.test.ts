@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Store, storeBackend, type ObjectBackend, type ObjectId } from '@cairn/store';
 import { appendCheckpoint, EXPERIMENT_KIND, expRef, RECORD_VERSION, showData, putBaseline } from '@cairn/lineage';
-import { listRemoteExperiments, pullExperiments, pushExperiments, removeRemoteExperiments } from './index.js';
+import { detachForPush, listRemoteExperiments, planPush, pullExperiments, pushExperiments, removeRemoteExperiments, sendPush } from './index.js';
 import { cairnError, makeExperiment, out, tempStore } from './test-support.js';
 
 const mib = (n: number) => randomBytes(n * 1024 * 1024);
@@ -195,4 +195,33 @@ test('unknown names: push and pull refuse before sending anything', async () => 
   await assert.rejects(withStores(a.dir, r.dir, (s, remote) => pushExperiments(s, remote, ['alpha', 'nope'])), cairnError('NOT_FOUND'));
   assert.deepEqual(await Store.with(r.dir, (s) => s.stats().then((x) => x.records)), 0);
   await assert.rejects(withStores(a.dir, r.dir, (s, remote) => pullExperiments(s, remote, ['nope'], { remoteName: 'origin' })), cairnError('NOT_FOUND', /no experiment 'nope' on remote 'origin'/));
+});
+
+test('a push planned under the lock is sent from a detached copy while the store is free', async () => {
+  const a = await tempStore();
+  const r = await tempStore();
+  await Store.with(a.dir, (s) => makeExperiment(s, 'alpha', [mib(1), mib(1)]));
+  const rs = await Store.open(r.dir);
+  try {
+    const remote = storeBackend(rs);
+    const { plan, reader } = await Store.with(a.dir, async (s) => {
+      const plan = await planPush(s, remote, ['alpha']);
+      return { plan, reader: await detachForPush(s, plan) };
+    });
+    try {
+      // Another process may record a checkpoint meanwhile: the lock is free.
+      await more(a.dir, 'alpha', 1);
+      const sent = await sendPush(reader, remote, plan);
+      assert.equal(sent.experiments[0].action, 'created');
+      assert.ok(sent.bytes > 2 * 2 ** 20);
+    } finally {
+      await reader.close();
+    }
+    // The pushed state is the planned one; the next push fast-forwards to the newer tip.
+    assert.equal(await remote.refs.get(expRef('alpha')), plan.experiments[0].state);
+    const next = await Store.with(a.dir, (s) => pushExperiments(s, remote, ['alpha']));
+    assert.equal(next.experiments[0].action, 'fast-forward');
+  } finally {
+    await rs.close();
+  }
 });

@@ -1,5 +1,5 @@
 import { CairnError } from '@cairn/store';
-import { pushExperiments, type PushedExperiment } from '@cairn/transfer';
+import { detachForPush, planPush, sendPush, type PushedExperiment } from '@cairn/transfer';
 import type { Argv, CommandModule } from 'yargs';
 import { withStore } from '../../context.js';
 import { ExitCode } from '../../errors.js';
@@ -41,9 +41,18 @@ export const expPushCommand: CommandModule<RemoteArgs, Args> = {
     if (!args.all && names.length === 0) throw new CairnError('BAD_INPUT', 'name the experiments to push, or pass --all');
     if (args.all && names.length > 0) throw new CairnError('BAD_INPUT', '--all takes no names');
     const remote = await resolveRemote(args, args.remote);
-    const report = await withStore(args, (store) =>
-      withRemote(remote, (backend) => pushExperiments(store, backend, args.all ? 'all' : names, { force: args.force, remoteName: remote.name })),
-    );
+    const report = await withRemote(remote, async (backend) => {
+      // Planned under the store lock, sent from a detached copy: a long upload never keeps an exp run from recording checkpoints.
+      const { plan, reader } = await withStore(args, async (store) => {
+        const plan = await planPush(store, backend, args.all ? 'all' : names, { force: args.force, remoteName: remote.name });
+        return { plan, reader: await detachForPush(store, plan) };
+      });
+      try {
+        return await sendPush(reader, backend, plan);
+      } finally {
+        await reader.close();
+      }
+    });
     const diverged = report.experiments.filter((e) => e.action === 'diverged');
     if (args.json) printJson(report);
     else {
