@@ -4,6 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { cp, readFile, readdir } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { cairn, tempDir, type RunResult } from './lib/cli.js';
@@ -163,4 +165,38 @@ test('remote add never writes or prints a secret; a wrong scheme is one error li
   const noRemote = await cairn(['exp', 'list', '-r', 'nope'], { cwd: ws });
   assert.equal(noRemote.code, 3);
   assert.deepEqual((await readdir(ws)).sort(), ['.cairn']);
+});
+
+test('a remote that refuses a request, or cannot be reached, is one error line naming it (and the HTTP status), exit 1', async () => {
+  // An S3 endpoint that answers every request 403, as one with wrong credentials does.
+  const server = createServer((req, res) => {
+    req.resume();
+    res.writeHead(403, { 'content-type': 'application/xml' });
+    res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  try {
+    const ws = await tempDir('cairn-ws-');
+    ok(await cairn(['init', '-q'], { cwd: ws }), 'init');
+    ok(await cairn(['remote', 'add', 'origin', 's3://my-bucket/cairn', '--endpoint', `http://127.0.0.1:${port}`, '-q'], { cwd: ws }), 'remote add');
+    const env = { AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE', AWS_SECRET_ACCESS_KEY: 'wrong-SEKRET', AWS_REGION: 'us-east-1', AWS_PROFILE: undefined, AWS_ENDPOINT_URL: undefined, AWS_ENDPOINT_URL_S3: undefined };
+    for (const args of [['exp', 'list', '-r', 'origin'], ['exp', 'pull', '--all']]) {
+      const r = await cairn(args, { cwd: ws, env });
+      assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+      const errors = r.stderr.split('\n').filter((l) => l.startsWith('cairn: error:'));
+      assert.equal(errors.length, 1, r.stderr);
+      assert.match(errors[0], /s3:\/\/my-bucket\/cairn/);
+      assert.match(errors[0], /HTTP 403/);
+      assert.ok(!r.stderr.includes('SEKRET'));
+    }
+  } finally {
+    server.close();
+  }
+  const ws = await tempDir('cairn-ws-');
+  ok(await cairn(['init', '-q'], { cwd: ws }), 'init');
+  const r = await cairn(['exp', 'list', '-r', 's3://my-bucket/cairn'], { cwd: ws, env: { AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y', AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL: `http://127.0.0.1:${port}` } });
+  assert.equal(r.code, 1, r.stderr);
+  assert.equal(r.stderr.split('\n').filter((l) => l.startsWith('cairn: error:')).length, 1, r.stderr);
+  assert.match(r.stderr, /^cairn: error: remote s3:\/\/my-bucket\/cairn: /);
 });
