@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { isCairnError } from '@cairn/store';
@@ -139,6 +139,19 @@ test('folder: a stale lock left by a dead process is broken', async () => {
   await utimes(lock, old, old);
   await s.put('k', Buffer.from('two'), { ifMatch: etag });
   assert.equal((await s.get('k')).data.toString(), 'two');
+});
+
+test('folder: temp files a killed writer left are removed by the next writer, fresh ones are not', async () => {
+  const root = await tempDir();
+  await mkdir(join(root, '.tmp'), { recursive: true });
+  const old = join(root, '.tmp', 'old');
+  const fresh = join(root, '.tmp', 'fresh');
+  await writeFile(old, 'x');
+  await writeFile(fresh, 'x');
+  const long = new Date(Date.now() - 2 * 3600_000);
+  await utimes(old, long, long);
+  await new FolderBlobStore(root).put('k', Buffer.from('v'));
+  assert.deepEqual((await readdir(join(root, '.tmp'))).sort(), ['fresh']);
 });
 
 test('folder: temp files and locks are not listed', async () => {

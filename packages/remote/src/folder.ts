@@ -8,6 +8,7 @@ import { checkKey, conflict, notFound, remoteFailure, type BlobHead, type BlobIn
 /** A lock older than this is taken to be left by a dead process: a holder only checks an etag and renames. */
 const STALE_LOCK_MS = 10_000;
 const LOCK_WAIT_MS = 30_000;
+const TEMP_MAX_AGE_MS = 60 * 60 * 1000;
 
 const etagOf = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
@@ -75,10 +76,28 @@ export class FolderBlobStore implements BlobStore {
     }
   }
 
+  private swept = false;
+
+  /**
+   * Removes temp files a killed writer left (older than TEMP_MAX_AGE_MS: a
+   * live writer keeps one for a single write), once per instance, before
+   * its first write.
+   */
+  private async sweep(dir: string): Promise<void> {
+    if (this.swept) return;
+    this.swept = true;
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const p = join(dir, name);
+      const st = await stat(p).catch(() => null);
+      if (st?.isFile() && Date.now() - st.mtimeMs > TEMP_MAX_AGE_MS) await unlink(p).catch(() => {});
+    }
+  }
+
   /** Writes `body` to a durable temp file in `.tmp/` and returns its path. */
   private async writeTemp(body: Buffer): Promise<string> {
     const dir = join(this.root, '.tmp');
     await mkdir(dir, { recursive: true });
+    await this.sweep(dir);
     const tmp = join(dir, `${randomBytes(12).toString('hex')}`);
     const fh = await open(tmp, 'wx', 0o644);
     try {

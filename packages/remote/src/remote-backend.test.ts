@@ -197,6 +197,27 @@ function hostileTests(name: string, make: () => Promise<BlobStore>): void {
   });
 }
 
+test('a pack write that fails surfaces on flush and a ref change, keeps its objects readable, and is tried again', async () => {
+  const folder = new FolderBlobStore(await tempDir());
+  let failures = 1;
+  const flaky: BlobStore = Object.assign(Object.create(folder) as FolderBlobStore, {
+    put: async (key: string, body: Buffer, cond?: Parameters<BlobStore['put']>[2]) => {
+      if (key.startsWith('packs/') && failures-- > 0) throw new Error('network down');
+      return folder.put(key, body, cond);
+    },
+  });
+  const b = new RemoteBackend(flaky, { packSize: 64 * 1024 });
+  const objs = Array.from({ length: 4 }, () => chunk(40 * 1024));
+  for (const o of objs) await b.put(o.id, 'chunk', o.data);
+  await assert.rejects(b.refs.set('exp/a', objs[0].id), /network down/);
+  assert.equal(await b.refs.get('exp/a'), null, 'no ref names what is not durable');
+  for (const o of objs) assert.ok((await b.get(o.id)).data.equals(o.data));
+  await b.refs.set('exp/a', objs[0].id);
+  const again = new RemoteBackend(new FolderBlobStore(folder.root));
+  for (const o of objs) assert.ok((await again.get(o.id)).data.equals(o.data));
+  assert.equal(await again.refs.get('exp/a'), objs[0].id);
+});
+
 /** Another BlobStore on the same place, as another process would open it. */
 async function reopen(store: BlobStore): Promise<BlobStore> {
   if (store instanceof FolderBlobStore) return new FolderBlobStore(store.root);

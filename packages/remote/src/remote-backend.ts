@@ -25,6 +25,8 @@ const MAX_INDEX = 64 * 1024 * 1024;
 const MAX_REF_BODY = 1024;
 /** Parallel reads when loading indexes or listing refs: enough to hide round trips, few enough for a small server. */
 const PARALLEL = 8;
+/** Packs written at once by one backend. */
+const MAX_IN_FLIGHT = 2;
 
 const TYPE_CODES: Record<ObjectType, number> = { chunk: 1, file: 2, tree: 3, record: 4 };
 const TYPE_NAMES: Record<number, ObjectType> = { 1: 'chunk', 2: 'file', 3: 'tree', 4: 'record' };
@@ -71,8 +73,9 @@ export class RemoteBackend implements ObjectBackend {
   private readonly pending = new Map<ObjectId, Pending>();
   private open: Pending[] = [];
   private openBytes = 0;
-  /** Pack writes run one at a time, in put order; a failed one puts its objects back. */
-  private writing: Promise<void> = Promise.resolve();
+  /** Packs being written; a failed one puts its objects back into the open pack and leaves its error for flush(). */
+  private readonly inFlight = new Set<Promise<void>>();
+  private writeError: unknown;
   private closed = false;
 
   constructor(readonly store: BlobStore, private readonly opts: RemoteBackendOptions = {}) {
@@ -152,22 +155,27 @@ export class RemoteBackend implements ObjectBackend {
     const p: Pending = { id, type, data: Buffer.from(data), size };
     this.pending.set(id, p);
     // A pack stays under packSize unless one object alone is larger: what would overflow it goes to the next.
-    const before = this.openBytes > 0 && this.openBytes + data.length > this.packSize ? this.seal() : undefined;
+    if (this.openBytes > 0 && this.openBytes + data.length > this.packSize) this.seal();
     this.open.push(p);
     this.openBytes += data.length;
-    const after = this.openBytes >= this.packSize ? this.seal() : undefined;
-    await before;
-    await after;
+    if (this.openBytes >= this.packSize) this.seal();
+    // One pack uploads while the next fills; more would only hold memory.
+    while (this.inFlight.size >= MAX_IN_FLIGHT) await Promise.race(this.inFlight);
     return true;
   }
 
-  /** Queues the open pack for writing; resolves once it (and every earlier one) is durable and indexed. */
-  private seal(): Promise<void> {
+  /** Starts writing the open pack. */
+  private seal(): void {
     const batch = this.open;
     this.open = [];
     this.openBytes = 0;
-    if (batch.length > 0) this.writing = this.writing.catch(() => {}).then(() => this.writePack(batch));
-    return this.writing;
+    if (batch.length === 0) return;
+    const w: Promise<void> = this.writePack(batch)
+      .catch((err) => {
+        this.writeError ??= err;
+      })
+      .finally(() => this.inFlight.delete(w));
+    this.inFlight.add(w);
   }
 
   private async writePack(batch: Pending[]): Promise<void> {
@@ -210,7 +218,12 @@ export class RemoteBackend implements ObjectBackend {
   }
 
   async flush(): Promise<void> {
-    await this.seal();
+    this.seal();
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
+    const err = this.writeError;
+    this.writeError = undefined;
+    // The failed pack's objects are back in the open pack: the next flush tries them again.
+    if (err !== undefined) throw err;
   }
 
   async get(id: ObjectId): Promise<{ type: ObjectType; data: Buffer }> {
