@@ -66,7 +66,17 @@ export async function pullExperiments(store: Store, remote: ObjectBackend, names
 
   const moving = plans.filter((p) => p.was !== p.state);
   const reader = { readObject: (id: ObjectId) => remote.get(id) };
-  const writer = { has: (id: ObjectId) => store.has(id), put: (id: ObjectId, type: Parameters<Store['putObject']>[1], data: Buffer) => store.putObject(id, type, data) };
+  // Local calls one at a time (the remote's reads still overlap): a store opened with yieldToPriority may close and reopen its index inside a put, and a has() meanwhile would find it closed.
+  let local: Promise<unknown> = Promise.resolve();
+  const oneAtATime = <T>(fn: () => Promise<T>): Promise<T> => {
+    const p = local.then(fn);
+    local = p.catch(() => {});
+    return p;
+  };
+  const writer = {
+    has: (id: ObjectId) => oneAtATime(() => store.has(id)),
+    put: (id: ObjectId, type: Parameters<Store['putObject']>[1], data: Buffer) => oneAtATime(() => store.putObject(id, type, data)),
+  };
   const got = await copyObjects(reader, writer, [...new Set(moving.map((p) => p.state))], { concurrency: opts.concurrency, onProgress: opts.onProgress, untrusted: source });
   // Durable before any check reads them back and before any ref.
   await store.flush();
