@@ -113,6 +113,7 @@ export async function addRemote(args: GlobalArgs, r: { name: string; url: string
   return { name: r.name, url: r.url, ...(r.endpoint ? { endpoint: r.endpoint } : {}), default: isDefault };
 }
 
+/** Forgets a remote; when it was the default and one other is left, that one becomes the default. */
 export async function removeRemote(args: GlobalArgs, name: string): Promise<void> {
   const path = configPath(args);
   const { doc, root } = await readDoc(path);
@@ -121,7 +122,12 @@ export async function removeRemote(args: GlobalArgs, name: string): Promise<void
   if (!gone) throw noSuchRemote(name);
   doc.deleteIn(['remotes', name]);
   if (existing.length === 1) doc.delete('remotes');
-  if (gone.default) doc.delete('default-remote');
+  const left = existing.filter((e) => e !== gone);
+  // With one remote left there is no choice to make: it becomes the default.
+  if (gone.default) {
+    if (left.length === 1) doc.set('default-remote', left[0].name);
+    else doc.delete('default-remote');
+  }
   await writeFileAtomic(path, doc.toString());
 }
 
