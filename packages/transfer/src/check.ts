@@ -1,5 +1,5 @@
 import { CairnError, isCairnError, type ObjectId, type Store } from '@cairn/store';
-import { getBaseline, readCheckpoint, readExperimentState, rebuildSummary, type ExperimentState } from '@cairn/lineage';
+import { getBaseline, readCheckpoint, readExperimentState, rebuildSummary, walkChain, type ExperimentState } from '@cairn/lineage';
 
 /*
  * What an experiment that arrived from elsewhere (a tarball, a remote) must
@@ -23,9 +23,26 @@ export async function checkArrivedExperiment(store: Store, name: string, stateId
     if (state.from !== null) await readCheckpoint(store, state.from);
     // Walks the chain (every record must be a checkpoint, tip down to first) and caches the summary exp show reads.
     await rebuildSummary(store, stateId, name, state);
+    await checkEntryTypes(store, state, name);
     return state;
   } catch (err) {
     throw unusable(name, err, source);
+  }
+}
+
+/**
+ * Each out, dep and metrics file of the chain is stored as what its entry
+ * says (a file or a folder): a record's links carry no types, so a sender
+ * could have passed a file off as a chunk, which a restore would only
+ * meet later.
+ */
+async function checkEntryTypes(store: Store, state: ExperimentState, name: string): Promise<void> {
+  for (const { id, record } of await walkChain(store, state, name)) {
+    const entries = [...Object.entries(record.outs), ...Object.entries(record.deps), ...Object.entries(record.metricsFiles ?? {})];
+    const stats = await store.statMany(entries.map(([, e]) => e.id));
+    entries.forEach(([path, e], i) => {
+      if (stats[i].type !== e.kind) throw new CairnError('BAD_INPUT', `checkpoint ${id.slice(0, 7)}: '${path}' is a ${e.kind}, but object ${e.id.slice(0, 12)} is stored as a ${stats[i].type}`);
+    });
   }
 }
 

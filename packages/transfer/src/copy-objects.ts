@@ -19,6 +19,12 @@ export interface CopyOptions {
   onProgress?: (objects: number, bytes: number) => void;
   /** How errors name the side objects come from ("remote 'origin'"); its objects are then checked as hostile input. */
   untrusted?: string;
+  /**
+   * Walk into objects the destination has too (writing only what it
+   * lacks), for a destination that may hold an object without all it
+   * reaches (left by an interrupted import). Reads every linked object.
+   */
+  deep?: boolean;
 }
 
 export interface CopyReport {
@@ -108,8 +114,12 @@ export async function copyObjects(from: ObjectReader, to: ObjectWriter, roots: O
             if (!(await to.has(id))) await write(id, await fetch(id, want));
           });
         }
-        const obj = await slots.run(async () => ((await to.has(id)) ? null : fetch(id, want)));
-        if (obj === null) return;
+        const got = await slots.run(async () => {
+          const there = await to.has(id);
+          return there && !opts.deep ? null : { there, obj: await fetch(id, want) };
+        });
+        if (got === null) return;
+        const { there, obj } = got;
         let links;
         try {
           links = objectLinks(obj.type, obj.data, `${obj.type} ${id.slice(0, 12)}`);
@@ -120,7 +130,7 @@ export async function copyObjects(from: ObjectReader, to: ObjectWriter, roots: O
         const settled = await Promise.allSettled(links.map((l) => visit(l.id, l.type)));
         for (const r of settled) if (r.status === 'rejected') throw r.reason;
         live();
-        await slots.run(() => write(id, obj));
+        if (!there) await slots.run(() => write(id, obj));
       })();
       visits.set(id, v);
       v.catch((err) => (failure ??= { err })); // also awaited by every parent

@@ -1,4 +1,4 @@
-import { CairnError, type ObjectBackend, type ObjectId, type Store } from '@cairn/store';
+import { CairnError, isCairnError, type ObjectBackend, type ObjectId, type Store } from '@cairn/store';
 import { checkName, EXP_REF_PREFIX, expRef, isAncestor, isValidName, readExperimentState } from '@cairn/lineage';
 import { checkArrivedExperiment } from './check.js';
 import { copyObjects } from './copy-objects.js';
@@ -83,7 +83,21 @@ export async function pullExperiments(store: Store, remote: ObjectBackend, names
 
   const results: PulledExperiment[] = [];
   for (const p of plans) {
-    const state = p.was === p.state ? await readExperimentState(store, p.state, p.name) : await checkArrivedExperiment(store, p.name, p.state, source);
+    let state;
+    if (p.was === p.state) state = await readExperimentState(store, p.state, p.name);
+    else {
+      try {
+        state = await checkArrivedExperiment(store, p.name, p.state, source);
+      } catch (err) {
+        if (!isCairnError(err, 'BAD_INPUT') || !/ is missing /.test(err.message)) throw err;
+        // The walk stopped at an object this store had without all it reaches (an interrupted import leaves such): walk it all once more.
+        const more = await copyObjects(reader, writer, [p.state], { concurrency: opts.concurrency, untrusted: source, deep: true });
+        got.objects += more.objects;
+        got.bytes += more.bytes;
+        await store.flush();
+        state = await checkArrivedExperiment(store, p.name, p.state, source);
+      }
+    }
     const base = { ...p, tip: state.tip, checkpoints: state.checkpoints };
     if (p.was === p.state) {
       results.push({ ...base, action: 'unchanged' });

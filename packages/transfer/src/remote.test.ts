@@ -225,3 +225,37 @@ test('a push planned under the lock is sent from a detached copy while the store
     await rs.close();
   }
 });
+
+test('a pull into a store holding a checkpoint without its objects (an interrupted import) fetches what is missing', async () => {
+  const a = await tempStore();
+  const r = await tempStore();
+  const b = await tempStore();
+  const [, tip] = await Store.with(a.dir, (s) => makeExperiment(s, 'alpha', [mib(1), mib(1)]));
+  await withStores(a.dir, r.dir, (s, remote) => pushExperiments(s, remote, ['alpha']));
+  // B holds the tip's record alone: the walk stops there the first time.
+  const record = await Store.with(a.dir, (s) => s.readObject(tip));
+  await Store.with(b.dir, (s) => s.putObject(tip, 'record', record.data));
+  const pulled = await withStores(b.dir, r.dir, (s, remote) => pullExperiments(s, remote, ['alpha']));
+  assert.equal(pulled.experiments[0].action, 'created');
+  assert.deepEqual(await allObjects(b.dir), await allObjects(a.dir));
+});
+
+test('an object of another type than its parent links is refused', async () => {
+  const a = await tempStore();
+  const r = await tempStore();
+  const b = await tempStore();
+  await Store.with(a.dir, (s) => makeExperiment(s, 'alpha', [mib(1)]));
+  await withStores(a.dir, r.dir, (s, remote) => pushExperiments(s, remote, ['alpha']));
+  await assert.rejects(
+    withStores(b.dir, r.dir, (s, remote) => {
+      // A remote that claims its file manifests are chunks (their bytes still hash to their IDs).
+      const lying: ObjectBackend = { ...remote, get: async (id) => {
+        const o = await remote.get(id);
+        return o.type === 'file' ? { type: 'chunk', data: o.data } : o;
+      } };
+      return pullExperiments(s, lying, ['alpha'], { remoteName: 'origin' });
+    }),
+    cairnError('BAD_INPUT', /'model.bin' is a file, but object [0-9a-f]{12} is stored as a chunk/),
+  );
+  assert.deepEqual(await Store.with(b.dir, (s) => s.refs.list()), []);
+});
