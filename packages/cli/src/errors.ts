@@ -12,6 +12,7 @@ const BY_CODE: Record<CairnErrorCode, number> = {
   CONFLICT: EXIT.failed,
   IO: EXIT.failed,
   FORMAT_VERSION: EXIT.usage,
+  REMOTE: EXIT.failed,
   FAILED: EXIT.failed,
 };
 

@@ -60,7 +60,7 @@ test('the CairnErrorCode type lists exactly the documented codes', () => {
   assert.deepEqual(sorted([...documented].filter((c) => !declared.has(c))), [], 'documented but not a CairnErrorCode');
 });
 
-for (const pkg of ['lineage', 'runner', 'transfer']) {
+for (const pkg of ['lineage', 'runner', 'transfer', 'remote']) {
   test(`packages/${pkg}/README.md documents the codes ${pkg} throws, and only those`, () => {
     const thrown = thrownCodes(pkg);
     const documented = documentedCodes(join(ROOT, 'packages', pkg, 'README.md'));

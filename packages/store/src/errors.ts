@@ -11,6 +11,7 @@ export type CairnErrorCode =
   | 'CONFLICT' // compare-and-swap on a ref lost (exit 1)
   | 'IO' // the disk refused a write, fsync or rename: full, or an I/O error (exit 1)
   | 'FORMAT_VERSION' // the store has a format this cairn does not read (exit 2)
+  | 'REMOTE' // a remote (S3, a shared folder) could not be reached or answered with an error (exit 1)
   | 'FAILED'; // anything else that failed (exit 1)
 
 /**

@@ -16,7 +16,9 @@ export { syncDir, writeFileAtomic, type WriteAtomicOptions } from './fsutil.js';
 export { readExact } from './read-exact.js';
 export { pidAlive } from './pid.js';
 // The record encoding is the store's (a record's ID is the hash of these bytes); exported so a copy made elsewhere hashes the same.
-export { encodeRecord } from './objects.js';
+export { encodeRecord, decodeRecord, objectLinks } from './objects.js';
+// What putObject checks of an object (hash, decoding as its type), for backends that keep objects elsewhere.
+export { checkObject } from './raw-objects.js';
 export { findStore, findDotCairn, type StoreEnv } from './discover.js';
 export { addNamed, resolveObject, namedObject, checkObjectName, STORE_REF_PREFIX, type AddNamedOptions } from './named.js';
 export { Lease, holderAlive, currentHolder, type Holder, type LeaseInfo, type LeaseTerms } from './leases.js';

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { encodeCanonical, decode } from './codec.js';
 import { CairnError } from './errors.js';
-import type { ObjectId, TreeEntry } from './types.js';
+import type { ObjectId, ObjectType, TreeEntry } from './types.js';
 
 /**
  * The structured objects, as canonical msgpack (docs/FORMAT.md):
@@ -179,4 +179,25 @@ export function decodeRecord<T>(bytes: Buffer, where: string): { body: T; links:
   const v = decode(bytes, where) as { v?: number; body?: T; links?: unknown[] } | null;
   if (!v || typeof v !== 'object' || v.v !== 1 || !Array.isArray(v.links)) throw new CairnError('CORRUPT', `${where}: malformed record`);
   return { body: v.body as T, links: v.links.map((l) => idHex(l, where)) };
+}
+
+/**
+ * The IDs an object's stored bytes link to, with the type each must have
+ * where the format fixes it (a file's chunks, a tree's files and folders; a
+ * record's links may be of any type). For copying objects between backends
+ * by walking down from a root, where no index is at hand to ask.
+ */
+export function objectLinks(type: ObjectType, bytes: Buffer, where: string): Array<{ id: ObjectId; type: ObjectType | null }> {
+  switch (type) {
+    case 'chunk':
+      return [];
+    case 'file':
+      return decodeFile(bytes, where).chunks.map((c) => ({ id: c.id, type: 'chunk' as const }));
+    case 'tree':
+      return decodeTree(bytes, where)
+        .filter((e) => e.kind !== 'link')
+        .map((e) => ({ id: e.id, type: e.kind as 'file' | 'tree' }));
+    case 'record':
+      return decodeRecord(bytes, where).links.map((id) => ({ id, type: null }));
+  }
 }

@@ -1,4 +1,5 @@
 import { read as fsRead } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { CairnError } from './errors.js';
 import { readPool, type ArenaRead } from './io/pool.js';
 import { arena, SLOT_DATA } from './io/arena.js';
@@ -36,6 +37,19 @@ function checkedSize(id: ObjectId, type: ObjectType, data: Buffer): number {
   } catch (err) {
     throw new CairnError('BAD_INPUT', `object ${id.slice(0, 12)} is not a valid ${type}: ${(err as Error).message}`);
   }
+}
+
+/**
+ * What putObject checks of an object handed to it whole: `id` is an ID,
+ * `data` hashes to it and decodes as `type` (BAD_INPUT otherwise). Returns
+ * its content size (a file's or tree's content, else its length).
+ */
+export function checkObject(id: ObjectId, type: ObjectType, data: Buffer): number {
+  if (!/^[0-9a-f]{64}$/.test(id)) throw new CairnError('BAD_INPUT', `not an object ID: '${id.slice(0, 80)}'`);
+  if (createHash('sha256').update(data).digest('hex') !== id) {
+    throw new CairnError('BAD_INPUT', `the bytes given for object ${id.slice(0, 12)} hash to another ID`, { fields: { id } });
+  }
+  return checkedSize(id, type, data);
 }
 
 async function readFdExactly(fd: number, position: number, length: number): Promise<Buffer> {

@@ -2,15 +2,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { CairnError, isCairnError, type ObjectId, type ObjectType, type Store } from '@cairn/store';
-import {
-  EXP_REF_PREFIX,
-  expRef,
-  getBaseline,
-  isValidName,
-  readCheckpoint,
-  readExperimentState,
-  rebuildSummary,
-} from '@cairn/lineage';
+import { EXP_REF_PREFIX, expRef, isValidName } from '@cairn/lineage';
+import { checkArrivedExperiment, unusable } from './check.js';
 import { isGzipFile, tarBytes, tarballFd, TarFileFeed } from './input.js';
 import { MANIFEST_NAME, MAX_MANIFEST_BYTES, MAX_OBJECT_BYTES, OBJECT_ENTRY, parseManifest, type Manifest } from './manifest.js';
 
@@ -140,15 +133,6 @@ async function drain(entry: AsyncIterable<Buffer>): Promise<void> {
   for await (const _ of entry) {
     /* discard */
   }
-}
-
-/** Every error of the checking phase is the tarball's fault: bad input, naming the experiment. */
-function unusable(name: string, err: unknown): Error {
-  if (!isCairnError(err) || err.code === 'LOCKED') return err as Error;
-  const { id, from } = err.fields;
-  if (err.code === 'NOT_FOUND' && id !== undefined && from !== undefined) return bad(`the tarball is missing object ${id.slice(0, 12)} (needed by ${from} of experiment '${name}')`);
-  if (err.code === 'NOT_FOUND') return bad(`the tarball is missing an object experiment '${name}' needs: ${err.message}`);
-  return bad(`experiment '${name}' in the tarball is unusable: ${err.message}`);
 }
 
 /**
@@ -315,18 +299,9 @@ async function importOnce(store: Store, input: AsyncIterable<Uint8Array>, opts: 
   await store.flush();
 
   for (const e of manifest.experiments) {
-    try {
-      await store.reachable([e.state]);
-      const state = await readExperimentState(store, e.state, e.name);
-      if (state.tip !== e.tip || state.checkpoints !== e.checkpoints) {
-        throw bad(`the manifest says tip ${e.tip?.slice(0, 7) ?? 'none'} and ${e.checkpoints} checkpoints, its state record ${state.tip?.slice(0, 7) ?? 'none'} and ${state.checkpoints}`);
-      }
-      await getBaseline(store, state.baseline);
-      if (state.from !== null) await readCheckpoint(store, state.from);
-      // Walks the chain (every record must be a checkpoint, tip down to first) and caches the summary exp show reads.
-      await rebuildSummary(store, e.state, e.name, state);
-    } catch (err) {
-      throw unusable(e.name, err);
+    const state = await checkArrivedExperiment(store, e.name, e.state, 'the tarball');
+    if (state.tip !== e.tip || state.checkpoints !== e.checkpoints) {
+      throw unusable(e.name, bad(`the manifest says tip ${e.tip?.slice(0, 7) ?? 'none'} and ${e.checkpoints} checkpoints, its state record ${state.tip?.slice(0, 7) ?? 'none'} and ${state.checkpoints}`), 'the tarball');
     }
   }
 

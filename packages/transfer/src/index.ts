@@ -19,3 +19,9 @@ export {
   type ManifestExperiment,
   type ManifestObject,
 } from './manifest.js';
+// Remotes: the same experiments moved through an ObjectBackend (see @cairn/store's backend.ts) instead of a tarball.
+export { pushExperiments, planPush, detachForPush, sendPush, type PushPlan, type PushOptions, type PushReport, type PushedExperiment, type PushAction } from './push.js';
+export { pullExperiments, type PullOptions, type PullReport, type PulledExperiment, type PullAction } from './pull.js';
+export { listRemoteExperiments, removeRemoteExperiments, type RemoteExperiment } from './remote-list.js';
+export { copyObjects, type CopyOptions, type CopyReport, type ObjectReader, type ObjectWriter } from './copy-objects.js';
+export { checkArrivedExperiment } from './check.js';

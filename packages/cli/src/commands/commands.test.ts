@@ -24,10 +24,10 @@ test('the command that argv names is loaded, by name or alias; with none, every 
   assert.equal(exp.command, 'exp <command>');
   assert.deepEqual(await loadExpSubcommands('ls', true), [(await import('./exp/list.js')).expListCommand]);
   assert.deepEqual(await loadCommands(['-q', 'gc']), [(await import('./gc.js')).gcCommand]);
-  assert.equal((await loadExpSubcommands('bogus', true)).length, 10);
+  assert.equal((await loadExpSubcommands('bogus', true)).length, 12);
   for (const argv of [[], ['--help'], ['constructor'], ['exq', 'show']]) {
     const listed = await loadCommands(argv);
-    assert.equal(listed.length, 6);
+    assert.equal(listed.length, 7);
     for (const c of listed) assert.throws(() => (c.builder as (y: unknown) => unknown)({}), NotLoaded);
   }
 });

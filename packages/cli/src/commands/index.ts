@@ -15,8 +15,13 @@ const commands: Record<string, LazyCommand<Loader>> = {
   },
   exp: {
     command: 'exp <command>',
-    describe: 'Checkpoint experiments: run, show, apply, diff, list, rename, remove, plots, export, import',
+    describe: 'Checkpoint experiments: run, show, apply, diff, list, rename, remove, plots, export, import, push, pull',
     load: (sub, listings) => import('./exp/index.js').then((m) => m.loadExpCommand(sub, listings)),
+  },
+  remote: {
+    command: 'remote <command>',
+    describe: 'Name the places experiments are pushed to and pulled from: add, list, remove',
+    load: () => import('./remote.js').then((m) => m.remoteCommand),
   },
   checkpoint: {
     command: 'checkpoint',
@@ -43,7 +48,7 @@ const commands: Record<string, LazyCommand<Loader>> = {
 export const COMMAND_NAMES = Object.keys(commands);
 
 /** Global options that take a value, so their value is not mistaken for a command word. */
-const VALUE_OPTIONS = new Set(['--store']);
+const VALUE_OPTIONS = new Set(['--store', '--remote', '-r', '--endpoint']);
 
 /** The non-option words of argv: the command path (`exp`, `show`). */
 export function commandWords(argv: string[]): string[] {

@@ -59,6 +59,16 @@ const subcommands: Record<string, LazyCommand<() => Promise<AnyCommand>>> = {
     describe: 'Add the experiments of an export tarball (plain or gzipped; - for stdin) to the store',
     load: () => import('./import.js').then((m) => m.expImportCommand),
   },
+  push: {
+    command: 'push [names..]',
+    describe: 'Send experiments, their checkpoints and the objects the remote lacks; move its refs (fast-forward only unless --force)',
+    load: () => import('./push.js').then((m) => m.expPushCommand),
+  },
+  pull: {
+    command: 'pull [names..]',
+    describe: 'Fetch experiments and the objects this store lacks from a remote, verified before any experiment changes here',
+    load: () => import('./pull.js').then((m) => m.expPullCommand),
+  },
 };
 
 /** Subcommand names by alias. */
@@ -80,10 +90,10 @@ export async function loadExpCommand(sub: string | undefined, listings: boolean)
   const loaded = await loadExpSubcommands(sub, listings);
   return {
     command: 'exp <command>',
-    describe: 'Checkpoint experiments: run, show, apply, diff, list, rename, remove, plots, export, import',
+    describe: 'Checkpoint experiments: run, show, apply, diff, list, rename, remove, plots, export, import, push, pull',
     builder: (y) => {
       for (const c of loaded) y = y.command(c as never);
-      return y.demandCommand(1, 'name an exp command: run, show, apply, diff, list, rename, remove, plots, export or import');
+      return y.demandCommand(1, 'name an exp command: run, show, apply, diff, list, rename, remove, plots, export, import, push or pull');
     },
     handler: () => {},
   };

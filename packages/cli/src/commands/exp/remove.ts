@@ -4,8 +4,21 @@ import { CairnError } from '@cairn/store';
 import type { Argv, CommandModule } from 'yargs';
 import { withStore, type GlobalArgs } from '../../context.js';
 import { info, printJson, warnDamagedRef } from '../../output.js';
+import { remoteOption, type RemoteArgs } from './remote-args.js';
 
-interface Args extends GlobalArgs {
+/** `exp remove -r`: drops refs on the remote only; nothing here changes. */
+async function removeOnRemote(args: Args, names: string[]): Promise<void> {
+  if (args.all) throw new CairnError('BAD_INPUT', '--all is not taken with -r; name the experiments to remove from the remote');
+  if (names.length === 0) throw new CairnError('BAD_INPUT', 'name the experiments to remove from the remote');
+  const { resolveRemote, withRemote } = await import('../../remotes.js');
+  const { removeRemoteExperiments } = await import('@cairn/transfer');
+  const remote = await resolveRemote(args, args.remote);
+  const removed = await withRemote(remote, (backend) => removeRemoteExperiments(backend, names, { remoteName: remote.name }));
+  if (args.json) return printJson(removed);
+  info(args, `Removed ${removed.map((n) => `'${n}'`).join(', ')} from remote '${remote.name}'. Their data goes when the remote is collected.`);
+}
+
+interface Args extends RemoteArgs {
   names?: string[];
   all?: boolean;
 }
@@ -15,11 +28,12 @@ export const expRemoveCommand: CommandModule<GlobalArgs, Args> = {
   aliases: ['rm'],
   describe: 'Drop experiments (their data goes at the next cairn gc)',
   builder: (y) =>
-    y
+    remoteOption(y, 'remove the experiments from this remote instead (a name from cairn remote list, or a URL)')
       .positional('names', { type: 'string', array: true })
-      .option('all', { type: 'boolean', describe: 'remove every experiment' }) as Argv<Args>,
+      .option('all', { type: 'boolean', describe: 'remove every experiment' }) as unknown as Argv<Args>,
   handler: async (args) => {
     const names = args.names ?? [];
+    if (args.remote !== undefined) return removeOnRemote(args, names);
     if (!args.all && names.length === 0) throw new CairnError('BAD_INPUT', 'name the experiments to remove, or pass --all');
     if (args.all && names.length > 0) throw new CairnError('BAD_INPUT', '--all takes no names');
     const removed = await withStore(args, async (store) => {
