@@ -218,6 +218,50 @@ test('a pack write that fails surfaces on flush and a ref change, keeps its obje
   assert.equal(await again.refs.get('exp/a'), objs[0].id);
 });
 
+test('index objects are published in put order, though a later pack uploads first', async () => {
+  const folder = new FolderBlobStore(await tempDir());
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let packsWritten = 0;
+  let firstPack = true;
+  const indexOrder: string[] = [];
+  const slow: BlobStore = Object.assign(Object.create(folder) as FolderBlobStore, {
+    put: async (key: string, body: Buffer, cond?: Parameters<BlobStore['put']>[2]) => {
+      if (key.startsWith('packs/') && firstPack) {
+        firstPack = false;
+        await gate;
+      }
+      const r = await folder.put(key, body, cond);
+      if (key.startsWith('packs/')) packsWritten++;
+      if (key.startsWith('index/')) indexOrder.push(body.subarray(8, 40).toString('hex'));
+      return r;
+    },
+  });
+  const b = new RemoteBackend(slow, { packSize: 64 * 1024 });
+  // The first pack holds what the second one's objects link to; a push killed now must leave neither published.
+  const objs = Array.from({ length: 3 }, () => chunk(40 * 1024));
+  await b.put(objs[0].id, 'chunk', objs[0].data);
+  await b.put(objs[1].id, 'chunk', objs[1].data);
+  const flushing = b.flush();
+  for (let i = 0; i < 200 && packsWritten < 1; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(packsWritten, 1, 'the second pack uploaded while the first was held');
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(await keys(folder, 'index/'), [], 'no index is published before the earlier pack is');
+  release();
+  await flushing;
+  const packOrder: string[] = [];
+  for (const o of objs.slice(0, 2)) {
+    const again = new RemoteBackend(new FolderBlobStore(folder.root));
+    assert.ok((await again.get(o.id)).data.equals(o.data));
+  }
+  for (const k of await keys(folder, 'packs/')) {
+    const data = (await folder.get(k)).data;
+    packOrder[data.subarray(8).equals(objs[0].data) ? 0 : 1] = k.slice('packs/'.length);
+  }
+  assert.deepEqual(indexOrder, packOrder);
+  await b.close();
+});
+
 /** Another BlobStore on the same place, as another process would open it. */
 async function reopen(store: BlobStore): Promise<BlobStore> {
   if (store instanceof FolderBlobStore) return new FolderBlobStore(store.root);

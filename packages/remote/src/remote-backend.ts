@@ -49,6 +49,8 @@ interface Pending {
   type: ObjectType;
   data: Buffer;
   size: number;
+  /** Put order, kept when a failed pack's objects go back into the open one. */
+  seq: number;
 }
 
 export interface RemoteBackendOptions {
@@ -77,6 +79,16 @@ export class RemoteBackend implements ObjectBackend {
   private readonly inFlight = new Set<Promise<void>>();
   private writeError: unknown;
   private closed = false;
+  private nextSeq = 0;
+  /**
+   * Resolves once the index of the last pack sealed is published (true) or
+   * its write failed (false). A push puts an object only after all it
+   * links to and stops its walk at objects the remote has, so an index
+   * published before an earlier pack's would let a push killed in between
+   * leave objects whose links are missing, and the next push would move a
+   * ref onto them. Pack bytes still upload in parallel.
+   */
+  private indexTail: Promise<boolean> = Promise.resolve(true);
 
   constructor(readonly store: BlobStore, private readonly opts: RemoteBackendOptions = {}) {
     this.packSize = opts.packSize ?? DEFAULT_PACK_SIZE;
@@ -152,7 +164,7 @@ export class RemoteBackend implements ObjectBackend {
     const index = await this.index();
     if (index.has(id) || this.pending.has(id)) return false;
     // Copied: the caller may reuse its buffer once this resolves, and the pack is written later.
-    const p: Pending = { id, type, data: Buffer.from(data), size };
+    const p: Pending = { id, type, data: Buffer.from(data), size, seq: this.nextSeq++ };
     this.pending.set(id, p);
     // A pack stays under packSize unless one object alone is larger: what would overflow it goes to the next.
     if (this.openBytes > 0 && this.openBytes + data.length > this.packSize) this.seal();
@@ -170,7 +182,11 @@ export class RemoteBackend implements ObjectBackend {
     this.open = [];
     this.openBytes = 0;
     if (batch.length === 0) return;
-    const w: Promise<void> = this.writePack(batch)
+    // With nothing in flight every earlier pack is published or back in this batch: a failure must not hold back later ones forever.
+    const before = this.inFlight.size === 0 ? Promise.resolve(true) : this.indexTail;
+    let published!: (ok: boolean) => void;
+    this.indexTail = new Promise<boolean>((resolve) => (published = resolve));
+    const w: Promise<void> = this.writePack(batch, before, published)
       .catch((err) => {
         this.writeError ??= err;
       })
@@ -178,7 +194,7 @@ export class RemoteBackend implements ObjectBackend {
     this.inFlight.add(w);
   }
 
-  private async writePack(batch: Pending[]): Promise<void> {
+  private async writePack(batch: Pending[], before: Promise<boolean>, published: (ok: boolean) => void): Promise<void> {
     try {
       const parts: Buffer[] = [PACK_MAGIC];
       const entries: Buffer[] = [];
@@ -203,15 +219,18 @@ export class RemoteBackend implements ObjectBackend {
       const indexBytes = Buffer.concat([head, ...entries]);
       // Create-only: a pack or index of that name holds exactly these bytes already (names are hashes), so CONFLICT means done.
       await createOnly(this.store, `packs/${packHash}`, pack);
+      if (!(await before)) throw new CairnError('FAILED', `remote ${this.url}: an earlier pack failed to upload, so this one is not published before it`);
       await createOnly(this.store, `index/${sha256hex(indexBytes)}`, indexBytes);
+      published(true);
       const index = await this.index();
       batch.forEach((p, i) => {
         if (!index.has(p.id)) index.set(p.id, { pack: packHash, type: p.type, offset: Number(entries[i].readBigUInt64BE(33)), length: p.data.length, size: p.size });
         this.pending.delete(p.id);
       });
     } catch (err) {
-      // Back into the open pack: the next flush tries again, and reads still find them.
-      this.open = [...batch, ...this.open];
+      published(false);
+      // Back into the open pack, in put order: the next flush tries again, and reads still find them.
+      this.open = [...batch, ...this.open].sort((a, b) => a.seq - b.seq);
       this.openBytes += batch.reduce((n, p) => n + p.data.length, 0);
       throw err;
     }
