@@ -30,13 +30,13 @@ const MAX_IN_FLIGHT = 2;
 
 const TYPE_CODES: Record<ObjectType, number> = { chunk: 1, file: 2, tree: 3, record: 4 };
 const TYPE_NAMES: Record<number, ObjectType> = { 1: 'chunk', 2: 'file', 3: 'tree', 4: 'record' };
-const HEX64 = /^[0-9a-f]{64}$/;
+export const HEX64 = /^[0-9a-f]{64}$/;
 const REF_BODY = /^([0-9a-f]{64}) [0-9a-f]{32}\n$/;
-const TOMBSTONE = /^deleted [0-9a-f]{32}\n$/;
+export const TOMBSTONE = /^deleted [0-9a-f]{32}\n$/;
 
 const sha256hex = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 
-interface Location {
+export interface Location {
   pack: string;
   type: ObjectType;
   offset: number;
@@ -89,6 +89,14 @@ export class RemoteBackend implements ObjectBackend {
    * ref onto them. Pack bytes still upload in parallel.
    */
   private indexTail: Promise<boolean> = Promise.resolve(true);
+  /**
+   * Packs a remote gc has condemned (docs/FORMAT.md, "Remotes"): their
+   * objects may be deleted soon, so has() and stat() report them absent
+   * and a push sends them again; get() still reads them.
+   */
+  private readonly condemned = new Set<string>();
+  /** Packs whose objects has(), stat() or put() reported present: what a push relies on being there when it moves a ref. */
+  private readonly reliedOn = new Set<string>();
 
   constructor(readonly store: BlobStore, private readonly opts: RemoteBackendOptions = {}) {
     this.packSize = opts.packSize ?? DEFAULT_PACK_SIZE;
@@ -114,6 +122,7 @@ export class RemoteBackend implements ObjectBackend {
   }
 
   private async loadIndex(): Promise<Map<ObjectId, Location>> {
+    await this.loadCondemned();
     // Indexes first, then packs: an index is written only after its pack, so every index listed here has its pack in the later listing.
     const indexes: Array<{ key: string; size: number }> = [];
     for await (const b of this.store.list('index/')) indexes.push(b);
@@ -124,15 +133,62 @@ export class RemoteBackend implements ObjectBackend {
       const name = key.slice('index/'.length);
       if (!HEX64.test(name)) throw this.corrupt(`${key} is not named by a hash`, key);
       if (size > MAX_INDEX) throw this.corrupt(`${key} is ${size} bytes, more than an index can be`, key);
-      const bytes = await this.readIndexObject(name);
-      for (const [id, loc] of parseIndex(bytes, packs, (why) => this.corrupt(`${key}: ${why}`, key))) {
-        if (!out.has(id)) out.set(id, loc);
+      let bytes: Buffer;
+      try {
+        bytes = await this.readIndexObject(name);
+      } catch (err) {
+        // Listed, then gone: a gc collected it (indexes go before their packs).
+        if (isCairnError(err, 'NOT_FOUND')) return;
+        throw err;
       }
+      // A gc deletes an index and then its pack: between our two listings that reads as an index without its pack, which is damage only if the index is still there.
+      if (!packs.has(bytes.subarray(8, 40).toString('hex')) && bytes.length >= INDEX_HEADER && (await this.store.head(key)) === null) return;
+      for (const [id, loc] of parseIndex(bytes, packs, (why) => this.corrupt(`${key}: ${why}`, key))) this.remember(out, id, loc);
     });
     return out;
   }
 
-  private async readIndexObject(name: string): Promise<Buffer> {
+  /** Keeps the first location read of an object, unless that one is in a condemned pack and this one is not. */
+  private remember(index: Map<ObjectId, Location>, id: ObjectId, loc: Location): void {
+    const had = index.get(id);
+    if (!had || (this.condemned.has(had.pack) && !this.condemned.has(loc.pack))) index.set(id, loc);
+  }
+
+  private async loadCondemned(): Promise<string[]> {
+    const fresh: string[] = [];
+    for await (const b of this.store.list('condemned/')) {
+      const pack = b.key.slice('condemned/'.length);
+      if (HEX64.test(pack) && !this.condemned.has(pack)) {
+        this.condemned.add(pack);
+        fresh.push(pack);
+      }
+    }
+    return fresh;
+  }
+
+  /** Where an object a writer may rely on is: not in a condemned pack. */
+  private async live(id: ObjectId): Promise<Location | undefined> {
+    if (!HEX64.test(id)) return undefined;
+    const loc = (await this.index()).get(id);
+    if (!loc || this.condemned.has(loc.pack)) return undefined;
+    this.reliedOn.add(loc.pack);
+    return loc;
+  }
+
+  /**
+   * Whether a gc condemned, since this backend last looked, a pack whose
+   * objects it reported present (a push then relied on them without
+   * sending them). Those objects read as absent from now on, so copying
+   * the same roots again sends them; a push does that before it moves a
+   * ref (docs/FORMAT.md, "Remotes").
+   */
+  async recheckCondemned(): Promise<boolean> {
+    const fresh = await this.loadCondemned();
+    return fresh.some((p) => this.reliedOn.has(p));
+  }
+
+  /** Reads an index object by name (from the cache when there), checked against its name. */
+  async readIndexObject(name: string): Promise<Buffer> {
     const cached = this.opts.cacheDir ? join(this.opts.cacheDir, 'index', name) : undefined;
     if (cached) {
       try {
@@ -161,8 +217,7 @@ export class RemoteBackend implements ObjectBackend {
     const size = checkObject(id, type, data);
     // Readers refuse larger entries (hostile sizes), so a writer must not store what it could not read back.
     if (data.length > MAX_OBJECT) throw new CairnError('BAD_INPUT', `object ${id.slice(0, 12)} is ${data.length} bytes; a remote holds objects of at most ${MAX_OBJECT}`, { fields: { id } });
-    const index = await this.index();
-    if (index.has(id) || this.pending.has(id)) return false;
+    if (this.pending.has(id) || (await this.live(id))) return false;
     // Copied: the caller may reuse its buffer once this resolves, and the pack is written later.
     const p: Pending = { id, type, data: Buffer.from(data), size, seq: this.nextSeq++ };
     this.pending.set(id, p);
@@ -196,27 +251,15 @@ export class RemoteBackend implements ObjectBackend {
 
   private async writePack(batch: Pending[], before: Promise<boolean>, published: (ok: boolean) => void): Promise<void> {
     try {
-      const parts: Buffer[] = [PACK_MAGIC];
-      const entries: Buffer[] = [];
-      let offset = PACK_MAGIC.length;
-      for (const p of batch) {
-        const e = Buffer.alloc(ENTRY_SIZE);
-        Buffer.from(p.id, 'hex').copy(e, 0);
-        e[32] = TYPE_CODES[p.type];
-        e.writeBigUInt64BE(BigInt(offset), 33);
-        e.writeBigUInt64BE(BigInt(p.data.length), 41);
-        e.writeBigUInt64BE(BigInt(p.size), 49);
-        entries.push(e);
-        parts.push(p.data);
-        offset += p.data.length;
+      let built = buildPack(batch);
+      if (this.condemned.has(built.packHash)) {
+        // Sent again because a gc condemned them, the same objects would make the same (condemned) pack: a random filler chunk makes it a new one.
+        const filler = randomBytes(32);
+        built = buildPack([...batch, { id: sha256hex(filler), type: 'chunk', data: filler, size: filler.length, seq: -1 }]);
       }
-      const pack = Buffer.concat(parts, offset);
-      const packHash = sha256hex(pack);
-      const head = Buffer.alloc(INDEX_HEADER);
-      INDEX_MAGIC.copy(head, 0);
-      Buffer.from(packHash, 'hex').copy(head, 8);
-      head.writeUInt32BE(batch.length, 40);
-      const indexBytes = Buffer.concat([head, ...entries]);
+      const { pack, packHash, entries, indexBytes } = built;
+      // A push relies on what it sent as much as on what it found: if a gc condemns this pack, it must send these again.
+      this.reliedOn.add(packHash);
       // Create-only: a pack or index of that name holds exactly these bytes already (names are hashes), so CONFLICT means done.
       await createOnly(this.store, `packs/${packHash}`, pack);
       if (!(await before)) throw new CairnError('FAILED', `remote ${this.url}: an earlier pack failed to upload, so this one is not published before it`);
@@ -224,7 +267,7 @@ export class RemoteBackend implements ObjectBackend {
       published(true);
       const index = await this.index();
       batch.forEach((p, i) => {
-        if (!index.has(p.id)) index.set(p.id, { pack: packHash, type: p.type, offset: Number(entries[i].readBigUInt64BE(33)), length: p.data.length, size: p.size });
+        this.remember(index, p.id, { pack: packHash, type: p.type, offset: Number(entries[i].readBigUInt64BE(33)), length: p.data.length, size: p.size });
         this.pending.delete(p.id);
       });
     } catch (err) {
@@ -271,13 +314,13 @@ export class RemoteBackend implements ObjectBackend {
 
   async has(id: ObjectId): Promise<boolean> {
     if (!HEX64.test(id)) return false;
-    return this.pending.has(id) || (await this.index()).has(id);
+    return this.pending.has(id) || (await this.live(id)) !== undefined;
   }
 
   async stat(id: ObjectId): Promise<ObjectStat> {
     const p = this.pending.get(id);
     if (p) return { id, type: p.type, size: p.size };
-    const loc = HEX64.test(id) ? (await this.index()).get(id) : undefined;
+    const loc = await this.live(id);
     if (!loc) throw new CairnError('NOT_FOUND', `object ${id.slice(0, 64)} is not on ${this.url}`, { fields: { id } });
     return { id, type: loc.type, size: loc.size };
   }
@@ -302,6 +345,31 @@ export class RemoteBackend implements ObjectBackend {
   private checkOpen(): void {
     if (this.closed) throw new CairnError('FAILED', `the remote ${this.url} was closed`);
   }
+}
+
+function buildPack(batch: Pending[]): { pack: Buffer; packHash: string; entries: Buffer[]; indexBytes: Buffer } {
+  const parts: Buffer[] = [PACK_MAGIC];
+  const entries: Buffer[] = [];
+  let offset = PACK_MAGIC.length;
+  for (const p of batch) {
+    const e = Buffer.alloc(ENTRY_SIZE);
+    Buffer.from(p.id, 'hex').copy(e, 0);
+    e[32] = TYPE_CODES[p.type];
+    e.writeBigUInt64BE(BigInt(offset), 33);
+    e.writeBigUInt64BE(BigInt(p.data.length), 41);
+    e.writeBigUInt64BE(BigInt(p.size), 49);
+    entries.push(e);
+    parts.push(p.data);
+    offset += p.data.length;
+  }
+  const pack = Buffer.concat(parts, offset);
+  const packHash = sha256hex(pack);
+  const head = Buffer.alloc(INDEX_HEADER);
+  INDEX_MAGIC.copy(head, 0);
+  Buffer.from(packHash, 'hex').copy(head, 8);
+  head.writeUInt32BE(batch.length, 40);
+  const indexBytes = Buffer.concat([head, ...entries]);
+  return { pack, packHash, entries, indexBytes };
 }
 
 async function createOnly(store: BlobStore, key: string, body: Buffer): Promise<void> {

@@ -35,6 +35,13 @@ export interface ObjectBackend {
   readonly refs: RefBackend;
   /** Makes every put so far durable. */
   flush(): Promise<void>;
+  /**
+   * Only where a gc may run beside writers (a remote): whether objects
+   * has() reported present have since been condemned by it. They read as
+   * absent from then on, so copying the same roots again sends them; a
+   * writer asks before it moves a ref onto objects it did not send.
+   */
+  recheckCondemned?(): Promise<boolean>;
   /** Flushes, then lets go of whatever the backend holds (locks, connections). */
   close(): Promise<void>;
 }

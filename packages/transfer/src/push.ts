@@ -96,6 +96,14 @@ export async function sendPush(reader: Store, remote: ObjectBackend, plan: PushP
   const sent = await copyObjects(from, remote, plan.roots, { concurrency: opts.concurrency, onProgress: opts.onProgress });
   // Data durable before any ref names it.
   await remote.flush();
+  // A gc may have condemned packs this push found its objects in (and so did not send): send those again before any ref names them.
+  for (let round = 0; remote.recheckCondemned && (await remote.recheckCondemned()); round++) {
+    if (round >= 3) throw new CairnError('FAILED', 'a gc on the remote keeps condemning what this push relies on; try again when it is done');
+    const more = await copyObjects(from, remote, plan.roots, { concurrency: opts.concurrency, onProgress: opts.onProgress });
+    sent.objects += more.objects;
+    sent.bytes += more.bytes;
+    await remote.flush();
+  }
   const experiments = plan.experiments.map((p) => ({ ...p }));
   for (const p of experiments.filter(moves)) {
     try {
