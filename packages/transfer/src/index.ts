@@ -25,3 +25,4 @@ export { pullExperiments, type PullOptions, type PullReport, type PulledExperime
 export { listRemoteExperiments, removeRemoteExperiments, type RemoteExperiment } from './remote-list.js';
 export { copyObjects, type CopyOptions, type CopyReport, type ObjectReader, type ObjectWriter } from './copy-objects.js';
 export { checkArrivedExperiment } from './check.js';
+export { walkRemote } from './remote-walk.js';
