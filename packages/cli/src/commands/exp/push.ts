@@ -1,4 +1,4 @@
-import { CairnError } from '@cairn/store';
+import { CairnError, type ObjectBackend } from '@cairn/store';
 import { detachForPush, planPush, sendPush, type PushedExperiment } from '@cairn/transfer';
 import type { Argv, CommandModule } from 'yargs';
 import { withStore } from '../../context.js';
@@ -43,8 +43,10 @@ export const expPushCommand: CommandModule<RemoteArgs, Args> = {
     const remote = await resolveRemote(args, args.remote);
     const report = await withRemote(remote, async (backend) => {
       // Planned under the store lock, sent from a detached copy: a long upload never keeps an exp run from recording checkpoints.
+      // The remote's refs are read before the lock, so planning under it is local reads only and a running exp run's checkpoint never waits on the network.
+      const planning = await withRefsRead(backend);
       const { plan, reader } = await withStore(args, async (store) => {
-        const plan = await planPush(store, backend, args.all ? 'all' : names, { force: args.force, remoteName: remote.name });
+        const plan = await planPush(store, planning, args.all ? 'all' : names, { force: args.force, remoteName: remote.name });
         return { plan, reader: await detachForPush(store, plan) };
       });
       try {
@@ -63,3 +65,18 @@ export const expPushCommand: CommandModule<RemoteArgs, Args> = {
     if (diverged.length > 0) throw new ExitCode(1);
   },
 };
+
+/** The remote as planning sees it: its experiment refs as read now (the sends' compare-and-swap still checks them), the rest passed through. */
+async function withRefsRead(backend: ObjectBackend): Promise<ObjectBackend> {
+  const refs = new Map((await backend.refs.list('exp/')).map((r) => [r.name, r.id]));
+  return {
+    refs: { get: async (name: string) => refs.get(name) ?? null, set: (...a) => backend.refs.set(...a), delete: (...a) => backend.refs.delete(...a), list: (...a) => backend.refs.list(...a) },
+    put: (...a) => backend.put(...a),
+    get: (...a) => backend.get(...a),
+    has: (...a) => backend.has(...a),
+    stat: (...a) => backend.stat(...a),
+    list: (...a) => backend.list(...a),
+    flush: () => backend.flush(),
+    close: () => backend.close(),
+  };
+}
