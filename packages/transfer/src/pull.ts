@@ -65,7 +65,14 @@ export async function pullExperiments(store: Store, remote: ObjectBackend, names
   for (const t of targets) plans.push({ ...t, was: await store.refs.get(expRef(t.name)) });
 
   const moving = plans.filter((p) => p.was !== p.state);
-  const reader = { readObject: (id: ObjectId) => remote.get(id) };
+  // A remote that checks what it reads says CORRUPT of a damaged object; to this store it is hostile input like any other (exit 2, as exp import), not damage of its own.
+  const reader = {
+    readObject: (id: ObjectId) =>
+      remote.get(id).catch((err: unknown) => {
+        if (isCairnError(err, 'CORRUPT')) throw new CairnError('BAD_INPUT', `${source} sent a damaged object: ${err.message}`, { cause: err, fields: err.fields });
+        throw err;
+      }),
+  };
   // Local calls one at a time (the remote's reads still overlap): a store opened with yieldToPriority may close and reopen its index inside a put, and a has() meanwhile would find it closed.
   let local: Promise<unknown> = Promise.resolve();
   const oneAtATime = <T>(fn: () => Promise<T>): Promise<T> => {
