@@ -143,13 +143,23 @@ for (const { kind, skip, make } of KINDS) {
       ok(await on(remote, ws, ['fsck']), 'fsck');
     });
 
-    test('kill -9 during push and during pull leaves both sides consistent, and the next push and pull complete', async () => {
+    test('kill -9 during push and during pull leaves both sides consistent, and the next push and pull complete', async (t) => {
       const remote = await make();
-      const a = await remoteWorkspace(remote, BIG);
+      // On S3 a pack appears whole, and its index and the ref follow too soon to catch: the push is killed halfway through sending the pack instead.
+      const proxy = kind === 's3' ? new Proxy(new URL(s3Endpoint ?? 'http://127.0.0.1:1')) : undefined;
+      await proxy?.start();
+      t.after(() => proxy?.cut());
+      const a = await remoteWorkspace(proxy ? { ...remote, addArgs: ['--endpoint', `http://127.0.0.1:${proxy.port}`] } : remote, BIG);
       ok(await on(remote, a, ['exp', 'run', '-n', 'big']), 'exp run');
       const want = await json(remote, a, ['exp', 'list']);
-      const packWritten = async () => (await remote.list()).some((b) => b.key.startsWith('packs/'));
-      const push = await killWhen(remote, a, ['exp', 'push', 'big'], packWritten);
+      const midway = proxy ? async () => proxy.sent > 6 * 1024 * 1024 : async () => (await remote.list()).some((b) => b.key.startsWith('packs/'));
+      const push = await killWhen(remote, a, ['exp', 'push', 'big'], midway);
+      assert.equal(push.signal, 'SIGKILL', 'the push was killed before it ended');
+      await proxy?.cut();
+      if (proxy) {
+        ok(await on(remote, a, ['remote', 'remove', 'origin', '-q']), 'remote remove');
+        ok(await on(remote, a, ['remote', 'add', 'origin', remote.url, ...remote.addArgs, '-q']), 'remote add');
+      }
       const onRemote = await json<unknown[]>(remote, a, ['exp', 'list', '-r', 'origin']);
       assert.ok(onRemote.length === 0 || JSON.stringify(onRemote) === JSON.stringify(want), `push ${push.signal ?? push.code}: remote shows ${JSON.stringify(onRemote)}`);
       if (onRemote.length > 0) {
@@ -165,6 +175,7 @@ for (const { kind, skip, make } of KINDS) {
       const storeSize = async () => (await filesUnder(join(b, '.cairn'))).length;
       const empty = await storeSize();
       const pull = await killWhen(remote, b, ['exp', 'pull', 'big'], async () => (await storeSize()) > empty);
+      assert.equal(pull.signal, 'SIGKILL', 'the pull was killed before it ended');
       const got = await json<unknown[]>(remote, b, ['exp', 'list']);
       assert.ok(got.length === 0 || JSON.stringify(got) === JSON.stringify(want), `pull ${pull.signal ?? pull.code}: local shows ${JSON.stringify(got)}`);
       ok(await on(remote, b, ['fsck']), 'fsck after a killed pull');
