@@ -113,21 +113,22 @@ class Proxy {
 
 for (const { kind, skip, make } of KINDS) {
   describe(`${kind} remote`, { skip }, () => {
-    test('a flipped byte on the remote is refused by pull: exit 2, nothing visible locally', async () => {
-      const remote = await make();
-      const a = await remoteWorkspace(remote, SMALL);
-      ok(await on(remote, a, ['exp', 'run', '-n', 'x']), 'exp run');
-      ok(await on(remote, a, ['exp', 'push', 'x']), 'exp push');
-      const packs = (await remote.list()).filter((b) => b.key.startsWith('packs/')).sort((p, q) => q.size - p.size);
-      const data = await remote.get(packs[0].key);
-      data[data.length >> 1] ^= 0x40;
-      await remote.put(packs[0].key, data);
+    for (const where of ['packs/', 'index/'])
+      test(`a flipped byte in a blob under ${where} on the remote is refused by pull: exit 2, nothing visible locally`, async () => {
+        const remote = await make();
+        const a = await remoteWorkspace(remote, SMALL);
+        ok(await on(remote, a, ['exp', 'run', '-n', 'x']), 'exp run');
+        ok(await on(remote, a, ['exp', 'push', 'x']), 'exp push');
+        const blobs = (await remote.list()).filter((b) => b.key.startsWith(where)).sort((p, q) => q.size - p.size);
+        const data = await remote.get(blobs[0].key);
+        data[data.length >> 1] ^= 0x40;
+        await remote.put(blobs[0].key, data);
 
-      const { ws, before } = await victim(remote);
-      refused(await on(remote, ws, ['exp', 'pull', 'x']), 2, 'pull of a damaged experiment');
-      assert.deepEqual(await json(remote, ws, ['exp', 'list']), before);
-      ok(await on(remote, ws, ['fsck']), 'fsck');
-    });
+        const { ws, before } = await victim(remote);
+        refused(await on(remote, ws, ['exp', 'pull', 'x']), 2, 'pull of a damaged experiment');
+        assert.deepEqual(await json(remote, ws, ['exp', 'list']), before);
+        ok(await on(remote, ws, ['fsck']), 'fsck');
+      });
 
     test('a hostile record on the remote (an out ../x) is refused by pull: exit 2, nothing written or visible', async () => {
       const remote = await make();
