@@ -84,8 +84,9 @@ class Proxy {
   private server?: Server;
   private sockets = new Set<Socket>();
   port = 0;
-  /** Bytes sent towards the server so far. */
+  /** Bytes sent towards the server, and back, so far. */
   sent = 0;
+  received = 0;
   constructor(private readonly target: URL) {}
   async start(): Promise<void> {
     this.server = createServer((client) => {
@@ -96,6 +97,7 @@ class Proxy {
         s.on('error', () => {});
       }
       client.on('data', (d) => (this.sent += d.length));
+      upstream.on('data', (d) => (this.received += d.length));
       client.pipe(upstream);
       upstream.pipe(client);
       client.on('close', () => upstream.destroy());
@@ -224,6 +226,27 @@ for (const { kind, skip, make } of KINDS) {
         } finally {
           await proxy.cut().catch(() => {});
         }
+      });
+
+      test('the server gone mid-pull is one line naming the remote, exit 1, nothing visible; the next pull completes', async (t) => {
+        const remote = await make();
+        const a = await remoteWorkspace(remote, BIG);
+        ok(await on(remote, a, ['exp', 'run', '-n', 'big']), 'exp run');
+        ok(await on(remote, a, ['exp', 'push', 'big']), 'exp push');
+        const proxy = new Proxy(new URL(s3Endpoint ?? 'http://127.0.0.1:1'));
+        await proxy.start();
+        t.after(() => proxy.cut());
+        const b = await remoteWorkspace({ ...remote, addArgs: ['--endpoint', `http://127.0.0.1:${proxy.port}`] }, SMALL);
+        const done = collect(startCairn(['exp', 'pull', 'big'], { cwd: b, env: remote.env }));
+        while (proxy.received < 2 * 1024 * 1024) await new Promise((r) => setTimeout(r, 5));
+        await proxy.cut();
+        const line = refused(await done, 1, 'pull with the server gone');
+        assert.ok(line.includes(remote.url), line);
+        assert.deepEqual(await json(remote, b, ['exp', 'list']), []);
+        ok(await on(remote, b, ['fsck']), 'fsck');
+        await proxy.start();
+        ok(await on(remote, b, ['exp', 'pull', 'big']), 'the pull after');
+        assert.deepEqual(await json(remote, b, ['exp', 'list']), await json(remote, a, ['exp', 'list']));
       });
 
       test('wrong credentials: one line with the HTTP status, exit 1; no secret in any output or under .cairn/', async () => {
