@@ -206,7 +206,7 @@ test('a remote that finds one of its objects damaged makes the pull refuse it as
       };
       return pullExperiments(s, checking, ['alpha'], { remoteName: 'origin' });
     }),
-    cairnError('BAD_INPUT', /remote 'origin' sent a damaged object: remote file:\/\/\/r: object [0-9a-f]{12} in packs\/p is damaged/),
+    cairnError('BAD_INPUT', /remote 'origin' sent damaged data: remote file:\/\/\/r: object [0-9a-f]{12} in packs\/p is damaged/),
   );
   assert.deepEqual(await Store.with(b.dir, (s) => s.refs.list()), []);
 });
