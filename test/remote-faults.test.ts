@@ -146,6 +146,17 @@ for (const { kind, skip, make } of KINDS) {
       ok(await on(remote, ws, ['fsck']), 'fsck');
     });
 
+    test('a damaged ref on the remote is refused by pull as hostile input: exit 2, nothing visible locally', async () => {
+      const remote = await make();
+      const { ws, before } = await victim(remote);
+      ok(await on(remote, ws, ['exp', 'push', 'mine']), 'exp push');
+      await remote.put('refs/exp/evil', Buffer.from('garbage\n'));
+      for (const args of [['exp', 'pull', 'evil'], ['exp', 'pull', '--all']]) {
+        assert.match(refused(await on(remote, ws, args), 2, args.join(' ')), /ref exp\/evil is damaged/);
+        assert.deepEqual(await json(remote, ws, ['exp', 'list']), before);
+      }
+    });
+
     test('kill -9 during push and during pull leaves both sides consistent, and the next push and pull complete', async (t) => {
       const remote = await make();
       // On S3 a pack appears whole, and its index and the ref follow too soon to catch: the push is killed halfway through sending the pack instead.
