@@ -4,7 +4,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, renameSync, watch, writeFileSync } from 'node:fs';
 import { readFile, readdir, rm, symlink, mkdir } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -212,6 +212,32 @@ for (const { kind, skip, make } of KINDS) {
         assert.ok(line.includes(remote.url), line);
         await mkdir(join(mount, 'remote'), { recursive: true });
         ok(await on(remote, a, ['exp', 'push', 'x']), 'push once the mount is back');
+        assert.deepEqual(await json(remote, a, ['exp', 'list', '-r', 'origin']), await json(remote, a, ['exp', 'list']));
+      });
+
+      test('the remote folder gone mid-push (a file in its place) is one line naming the remote, exit 1; once back, the push completes', async () => {
+        const remote = await make();
+        const a = await remoteWorkspace(remote, BIG);
+        ok(await on(remote, a, ['exp', 'run', '-n', 'big']), 'exp run');
+        const away = `${remote.where}.away`;
+        // The first write starts by making .tmp/; inotify reports it before the pack's bytes are written there.
+        const watcher = watch(remote.where, (_, name) => {
+          if (name !== '.tmp' || existsSync(away)) return;
+          renameSync(remote.where, away);
+          writeFileSync(remote.where, 'not a folder\n');
+        });
+        let line: string;
+        try {
+          line = refused(await on(remote, a, ['exp', 'push', 'big']), 1, 'push into a vanished folder');
+        } finally {
+          watcher.close();
+        }
+        assert.ok(existsSync(away), 'the folder was swapped mid-push');
+        assert.ok(line.includes(remote.url), line);
+        await rm(remote.where);
+        renameSync(away, remote.where);
+        assert.deepEqual(await json(remote, a, ['exp', 'list', '-r', 'origin']), []);
+        ok(await on(remote, a, ['exp', 'push', 'big']), 'push once the folder is back');
         assert.deepEqual(await json(remote, a, ['exp', 'list', '-r', 'origin']), await json(remote, a, ['exp', 'list']));
       });
     }
