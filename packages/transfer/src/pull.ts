@@ -37,6 +37,18 @@ export interface PullReport {
 }
 
 /**
+ * A remote that checks what it reads says CORRUPT of a damaged object or
+ * ref; to this store that is hostile input like any other (BAD_INPUT, exit
+ * 2, as exp import says of a damaged tarball), not damage of its own.
+ */
+function hostile(source: string): (err: unknown) => never {
+  return (err) => {
+    if (isCairnError(err, 'CORRUPT')) throw new CairnError('BAD_INPUT', `${source} sent damaged data: ${err.message}`, { cause: err, fields: err.fields });
+    throw err;
+  };
+}
+
+/**
  * Fetches experiments from a remote, all or nothing, as `exp import` does:
  * everything read is hostile input. Every object the store lacks is checked
  * against its ID and stored; then flush; then each experiment passes the
@@ -49,14 +61,14 @@ export async function pullExperiments(store: Store, remote: ObjectBackend, names
   const source = opts.remoteName ? `remote '${opts.remoteName}'` : 'the remote';
   let targets: Array<{ name: string; state: ObjectId }>;
   if (names === 'all') {
-    targets = (await remote.refs.list(EXP_REF_PREFIX)).map((r) => ({ name: r.name.slice(EXP_REF_PREFIX.length), state: r.id })).filter((r) => isValidName(r.name));
+    targets = (await remote.refs.list(EXP_REF_PREFIX).catch(hostile(source))).map((r) => ({ name: r.name.slice(EXP_REF_PREFIX.length), state: r.id })).filter((r) => isValidName(r.name));
   } else {
     const unique = [...new Set(names)];
     if (unique.length === 0) throw new CairnError('BAD_INPUT', 'name at least one experiment to pull, or pass --all');
     targets = [];
     for (const name of unique) {
       checkName(name);
-      const state = await remote.refs.get(expRef(name));
+      const state = await remote.refs.get(expRef(name)).catch(hostile(source));
       if (state === null) throw new CairnError('NOT_FOUND', `no experiment '${name}' on ${source}`, { fields: { name } });
       targets.push({ name, state });
     }
@@ -65,7 +77,7 @@ export async function pullExperiments(store: Store, remote: ObjectBackend, names
   for (const t of targets) plans.push({ ...t, was: await store.refs.get(expRef(t.name)) });
 
   const moving = plans.filter((p) => p.was !== p.state);
-  const reader = { readObject: (id: ObjectId) => remote.get(id) };
+  const reader = { readObject: (id: ObjectId) => remote.get(id).catch(hostile(source)) };
   // Local calls one at a time (the remote's reads still overlap): a store opened with yieldToPriority may close and reopen its index inside a put, and a has() meanwhile would find it closed.
   let local: Promise<unknown> = Promise.resolve();
   const oneAtATime = <T>(fn: () => Promise<T>): Promise<T> => {

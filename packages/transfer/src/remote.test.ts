@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { Store, storeBackend, type ObjectBackend, type ObjectId } from '@cairn/store';
+import { CairnError, Store, storeBackend, type ObjectBackend, type ObjectId } from '@cairn/store';
 import { appendCheckpoint, EXPERIMENT_KIND, expRef, RECORD_VERSION, showData, putBaseline } from '@cairn/lineage';
 import { detachForPush, listRemoteExperiments, planPush, pullExperiments, pushExperiments, removeRemoteExperiments, sendPush } from './index.js';
 import { cairnError, makeExperiment, out, tempStore } from './test-support.js';
@@ -186,6 +186,29 @@ test('a flipped byte from the remote is refused with nothing visible', async () 
   // Untampered, the same pull works.
   const ok = await withStores(b.dir, r.dir, (s, remote) => pullExperiments(s, remote, ['alpha']));
   assert.equal(ok.experiments[0].action, 'created');
+});
+
+test('a remote that finds one of its objects damaged makes the pull refuse it as hostile input (BAD_INPUT), with nothing visible', async () => {
+  const a = await tempStore();
+  const r = await tempStore();
+  const b = await tempStore();
+  await Store.with(a.dir, (s) => makeExperiment(s, 'alpha', [mib(1)]));
+  await withStores(a.dir, r.dir, (s, remote) => pushExperiments(s, remote, ['alpha']));
+  await assert.rejects(
+    withStores(b.dir, r.dir, (s, remote) => {
+      const checking: ObjectBackend = {
+        ...remote,
+        get: async (id) => {
+          const o = await remote.get(id);
+          if (o.type === 'chunk') throw new CairnError('CORRUPT', `remote file:///r: object ${id.slice(0, 12)} in packs/p is damaged`);
+          return o;
+        },
+      };
+      return pullExperiments(s, checking, ['alpha'], { remoteName: 'origin' });
+    }),
+    cairnError('BAD_INPUT', /remote 'origin' sent damaged data: remote file:\/\/\/r: object [0-9a-f]{12} in packs\/p is damaged/),
+  );
+  assert.deepEqual(await Store.with(b.dir, (s) => s.refs.list()), []);
 });
 
 test('unknown names: push and pull refuse before sending anything', async () => {

@@ -2,6 +2,7 @@ import { after } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { clientConfig, S3BlobStore } from '../s3.js';
+import type { BlobStore } from '../blob-store.js';
 
 export { tempDir } from './temp.js';
 
@@ -77,3 +78,11 @@ after(async () => {
   }
   client.destroy();
 });
+
+/** The endpoint the S3 tests talk to (for `cairn remote add --endpoint`), or undefined when skipped. */
+export const s3Endpoint: string | undefined = endpoint;
+
+/** A BlobStore over a whole bucket, to look at (or tamper with) what cairn wrote there. */
+export async function bucketStore(bucket: string): Promise<BlobStore> {
+  return S3BlobStore.open({ bucket, prefix: '', env: s3Env });
+}
