@@ -275,6 +275,18 @@ async function scenarioPass(o, bucket, runPrefix, name, rep, env) {
     );
   }
 
+  // What a command costs with nothing to send (start-up, SDK, listing the remote): the floor under every push time above.
+  const idle = {};
+  for (const tool of tools.filter((t) => t !== 'restic')) {
+    await settle(dir);
+    const r =
+      tool === 'cairn'
+        ? must(await cairn(['exp', 'push', exp, '-r', 'bench', '--json'], { cwd: ws, env }), 'cairn exp push (nothing to send)')
+        : must(await rclone(['copy', file, `bench:${o.bucket}/${pre.rclone}ckpt-${o.checkpoints - 1}/`], { env }), 'rclone copy (nothing to send)');
+    if (tool === 'cairn' && JSON.parse(r.stdout).bytes !== 0) throw new Error('a second cairn exp push sent bytes');
+    idle[tool] = r.ms;
+  }
+
   // Pull the last checkpoint into fresh folders; every result is checked against the original.
   const want = sha256File(file);
   const pulls = {};
@@ -312,7 +324,7 @@ async function scenarioPass(o, bucket, runPrefix, name, rep, env) {
   }
   log(`  ${name} rep ${rep} pull: ` + tools.map((t) => `${t} ${ms(pulls[t].ms)}`).join(', '));
   if (!o.keep) await rmrf(dir);
-  return { scenario: name, rep, fileBytes: plan.totalBytes, changingBytes: plan.changingBytes, steps, pulls };
+  return { scenario: name, rep, fileBytes: plan.totalBytes, changingBytes: plan.changingBytes, steps, pulls, idle };
 }
 
 /** One `exp run` of resume_train.py, with or without --push; make_checkpoint() latencies. */
@@ -358,6 +370,7 @@ function analyse(o, passes) {
         firstMs: fig(first.map((s) => s.ms)),
         firstSent: fig(first.map((s) => s.sent)),
         pullMs: fig(ps.map((p) => p.pulls[tool].ms)),
+        idleMs: tool in ps[0].idle ? fig(ps.map((p) => p.idle[tool])) : null,
       };
     }
     const c = t.cairn;
@@ -404,17 +417,16 @@ function report(o, meta, res, blocked) {
   L.push(`S3: ${meta.endpoint} (${meta.server}); ${meta.versions.rclone ?? 'rclone missing'}; ${meta.versions.restic ?? 'restic missing'}`);
   L.push(`${fmtBytes(o.sizeBytes)} model, ${o.checkpoints} checkpoints per scenario, ${o.reps} rep(s); medians over checkpoints 1..${o.checkpoints - 1} of every rep (checkpoint 0 sends the whole file for everyone).`, '');
   const tools = Object.keys(Object.values(res)[0]?.tools ?? {});
-  L.push('| scenario | changed / ckpt | tool | sent / ckpt | time / ckpt | first ckpt | pull last ckpt |');
-  L.push('| --- | --- | --- | --- | --- | --- | --- |');
+  if (tools.length) L.push('| scenario | changed / ckpt | tool | sent / ckpt | time / ckpt | first ckpt | nothing to send | pull last ckpt |');
+  if (tools.length) L.push('| --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const [name, r] of Object.entries(res)) {
     for (const tool of tools) {
       const t = r.tools[tool];
-      L.push(`| ${name} | ${MiB(r.changedBytes)} | ${tool} | ${MiB(t.sent.median)} | ${ms(t.ms.median)} (${ms(t.ms.min)}–${ms(t.ms.max)}) | ${ms(t.firstMs.median)} | ${ms(t.pullMs.median)} |`);
+      L.push(`| ${name} | ${MiB(r.changedBytes)} | ${tool} | ${MiB(t.sent.median)} | ${ms(t.ms.median)} (${ms(t.ms.min)}–${ms(t.ms.max)}) | ${ms(t.firstMs.median)} | ${t.idleMs ? ms(t.idleMs.median) : '—'} | ${ms(t.pullMs.median)} |`);
     }
   }
-  L.push('');
-  L.push('| scenario | cairn sent ÷ changed (worst ckpt) | cairn ÷ rclone time | first ckpt: cairn ÷ rclone | cairn ÷ restic time | pull: cairn ÷ rclone | pull: cairn ÷ restic | cairn pull received |');
-  L.push('| --- | --- | --- | --- | --- | --- | --- | --- |');
+  if (tools.length) L.push('', '| scenario | cairn sent ÷ changed (worst ckpt) | cairn ÷ rclone time | first ckpt: cairn ÷ rclone | cairn ÷ restic time | pull: cairn ÷ rclone | pull: cairn ÷ restic | cairn pull received |');
+  if (tools.length) L.push('| --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const [name, r] of Object.entries(res)) {
     L.push(`| ${name} | ${x(r.cairnSentOverChanged, 3)} (${x(r.cairnSentOverChangedWorst, 3)}) | ${x(r.cairnOverRclone)} | ${x(r.cairnOverRcloneFirst)} | ${x(r.cairnOverRestic)} | ${x(r.pullOverRclone)} | ${x(r.pullOverRestic)} | ${MiB(r.cairnPullReceived.median)} |`);
   }
@@ -452,6 +464,8 @@ function report(o, meta, res, blocked) {
 }
 
 async function main() {
+  // The harness's own S3 client would otherwise print the SDK's notice about future Node versions.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const o = parseArgs(process.argv.slice(2));
   o.work = resolve(o.work, `remote-${process.pid}`);
   const meta = {
@@ -463,6 +477,7 @@ async function main() {
     server: o.startS3 ? 'one-node Ceph radosgw started by this run (tools/s3, memstore)' : 'given',
   };
   meta.commit = (await versionOf('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'])) ?? 'unknown';
+  if ((await run('git', ['-C', ROOT, 'diff', '--quiet', 'HEAD', '--', 'bench', 'packages'])).code === 1) meta.commit += ' (with uncommitted changes)';
   meta.versions = { rclone: await versionOf('rclone', ['version']), restic: await versionOf('restic', ['version']) };
   if (o.peers && (!meta.versions.rclone || !meta.versions.restic)) {
     throw new Error('rclone and restic are the peers: apt-get install -y rclone restic (or --no-peers)');
