@@ -53,7 +53,7 @@ function parseArgs(argv) {
     startS3: false,
     s3Dir: '/tmp/cairn-bench-s3',
     blocked: '64MiB:6',
-    stepS: 1,
+    stepS: 4,
     peers: true,
     work: join(HERE, 'work'),
     out: null,
@@ -93,7 +93,7 @@ function parseArgs(argv) {
 
 const USAGE = `node bench/remote.mjs [--start-s3] [--endpoint URL] [--access-key K] [--secret-key S] [--bucket B]
   [--size 64MiB] [--checkpoints 4] [--scenarios full,frozen,lora] [--reps 3] [--no-peers]
-  [--blocked 64MiB:6 | --no-blocked] [--step-s 1] [--out FILE] [--work DIR] [--keep]
+  [--blocked 64MiB:6 | --no-blocked] [--step-s 4] [--out FILE] [--work DIR] [--keep]
 `;
 
 const log = (s) => process.stderr.write(s + '\n');
@@ -415,8 +415,9 @@ function report(o, meta, res, blocked) {
   L.push(`# cairn remote benchmark`, '');
   L.push(`\`${meta.command}\` — ${meta.date}, commit ${meta.commit}, ${meta.cpus} CPUs, load ${meta.loadStart.map((l) => l.toFixed(1)).join('/')} → ${meta.loadEnd.map((l) => l.toFixed(1)).join('/')}`);
   L.push(`S3: ${meta.endpoint} (${meta.server}); ${meta.versions.rclone ?? 'rclone missing'}; ${meta.versions.restic ?? 'restic missing'}`);
-  L.push(`${fmtBytes(o.sizeBytes)} model, ${o.checkpoints} checkpoints per scenario, ${o.reps} rep(s); medians over checkpoints 1..${o.checkpoints - 1} of every rep (checkpoint 0 sends the whole file for everyone).`, '');
   const tools = Object.keys(Object.values(res)[0]?.tools ?? {});
+  if (tools.length) L.push(`${fmtBytes(o.sizeBytes)} model, ${o.checkpoints} checkpoints per scenario, ${o.reps} rep(s); medians over checkpoints 1..${o.checkpoints - 1} of every rep (checkpoint 0 sends the whole file for everyone).`);
+  L.push('');
   if (tools.length) L.push('| scenario | changed / ckpt | tool | sent / ckpt | time / ckpt | first ckpt | nothing to send | pull last ckpt |');
   if (tools.length) L.push('| --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const [name, r] of Object.entries(res)) {
