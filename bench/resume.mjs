@@ -32,7 +32,7 @@ export function percentile(values, p) {
   return v.length ? v[Math.max(0, Math.ceil((p / 100) * v.length) - 1)] : NaN;
 }
 
-const PIPELINE = `stages:
+export const PIPELINE = `stages:
   train:
     cmd: python3 train.py
     deps:

@@ -3,7 +3,8 @@
 Writes an out of BENCH_SIZE bytes, then BENCH_CHECKPOINTS times: rewrites
 BENCH_CHANGE of it (all of it at 1.0; at 0.1 a contiguous tenth, a
 different one each time, as a frozen-backbone step would) without fsync,
-as torch.save does, and times make_checkpoint(): from just before the
+as torch.save does (after BENCH_STEP_S seconds of pretend training, default
+0), and times make_checkpoint(): from just before the
 signal file is created until the helper sees cairn delete it. The
 latencies (ms) go to BENCH_RESULT as JSON.
 """
@@ -17,6 +18,8 @@ SIZE = int(os.environ["BENCH_SIZE"])
 N = int(os.environ["BENCH_CHECKPOINTS"])
 CHANGE = float(os.environ["BENCH_CHANGE"])
 RESULT = os.environ["BENCH_RESULT"]
+# Seconds of "training" before each rewrite: lets a background push (exp run --push) overlap training as it would.
+STEP_S = float(os.environ.get("BENCH_STEP_S", "0"))
 PATH = "model.bin"
 BLOCK = 8 << 20
 
@@ -38,6 +41,8 @@ slots = max(1, SIZE // region)
 latencies = []
 for i in range(N):
     if i > 0:
+        if STEP_S > 0:
+            time.sleep(STEP_S)
         with open(PATH, "r+b") as f:
             fill(f, ((i - 1) % slots) * region, region)
     t0 = time.perf_counter()
