@@ -33,8 +33,19 @@ async function signalAtomically(p: string, content: string): Promise<void> {
   await rename(tmp, p);
 }
 
+/**
+ * The timer is left ref'd on purpose: the watcher's own handles do not keep
+ * a process alive (in cairn the training's child process does), so with an
+ * unref'd timer a signal found by the slow poll instead of fs.watch ended
+ * the test's event loop first ("Promise resolution is still pending") under
+ * load. Cleared once settled, so a passing test does not wait it out.
+ */
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`timed out: ${what}`)), ms).unref())]);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<T>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 describe('SignalWatcher', () => {
