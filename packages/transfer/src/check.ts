@@ -1,5 +1,5 @@
 import { CairnError, isCairnError, type ObjectId, type Store } from '@cairn/store';
-import { getBaseline, readCheckpoint, readExperimentState, rebuildSummary, walkChain, type ExperimentState } from '@cairn/lineage';
+import { expRef, getBaseline, readCheckpoint, readExperimentState, rebuildSummary, walkChain, type ExperimentState } from '@cairn/lineage';
 
 /*
  * What an experiment that arrived from elsewhere (a tarball, a remote) must
@@ -54,4 +54,33 @@ export function unusable(name: string, err: unknown, source: string): Error {
   if (err.code === 'NOT_FOUND' && id !== undefined && from !== undefined) return bad(`${source} is missing object ${id.slice(0, 12)} (needed by ${from} of experiment '${name}')`);
   if (err.code === 'NOT_FOUND') return bad(`${source} is missing an object experiment '${name}' needs: ${err.message}`);
   return bad(`experiment '${name}' in ${source} is unusable: ${err.message}`);
+}
+
+/** One experiment ref to move: `to` replaces `from` (null: the ref must not exist yet). */
+export interface RefMove {
+  name: string;
+  to: ObjectId;
+  from: ObjectId | null;
+}
+
+/**
+ * Moves experiment refs all or nothing, as import and pull promise: each by
+ * compare-and-swap, and on any failure every ref already moved is put back
+ * (again by compare-and-swap, so a ref someone else changed meanwhile is
+ * left alone) before the error is rethrown.
+ */
+export async function moveRefsAllOrNothing(store: Store, moves: RefMove[]): Promise<void> {
+  const done: RefMove[] = [];
+  try {
+    for (const m of moves) {
+      await store.refs.set(expRef(m.name), m.to, m.from);
+      done.push(m);
+    }
+  } catch (err) {
+    for (const m of done.reverse()) {
+      if (m.from === null) await store.refs.delete(expRef(m.name), m.to).catch(() => {});
+      else await store.refs.set(expRef(m.name), m.from, m.to).catch(() => {});
+    }
+    throw err;
+  }
 }

@@ -2,8 +2,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { CairnError, isCairnError, type ObjectId, type ObjectType, type Store } from '@cairn/store';
-import { EXP_REF_PREFIX, expRef, isValidName } from '@cairn/lineage';
-import { checkArrivedExperiment, unusable } from './check.js';
+import { EXP_REF_PREFIX, isValidName } from '@cairn/lineage';
+import { checkArrivedExperiment, moveRefsAllOrNothing, unusable } from './check.js';
 import { isGzipFile, tarBytes, tarballFd, TarFileFeed } from './input.js';
 import { MANIFEST_NAME, MAX_MANIFEST_BYTES, MAX_OBJECT_BYTES, OBJECT_ENTRY, parseManifest, type Manifest } from './manifest.js';
 
@@ -330,21 +330,8 @@ async function importOnce(store: Store, input: AsyncIterable<Uint8Array>, opts: 
     }
   }
 
-  const written: typeof plans = [];
-  try {
-    for (const p of plans) {
-      if (p.action === 'unchanged') continue;
-      await store.refs.set(expRef(p.as), p.state, p.expected);
-      written.push(p);
-    }
-  } catch (err) {
-    // All or nothing: put back every ref this import changed.
-    for (const p of written.reverse()) {
-      if (p.expected === null) await store.refs.delete(expRef(p.as), p.state).catch(() => {});
-      else await store.refs.set(expRef(p.as), p.expected, p.state).catch(() => {});
-    }
-    throw err;
-  }
+  const moves = plans.filter((p) => p.action !== 'unchanged');
+  await moveRefsAllOrNothing(store, moves.map((p) => ({ name: p.as, to: p.state, from: p.expected })));
   return {
     experiments: plans.map(({ expected: _, ...rest }) => rest),
     onlyTips: manifest.onlyTips,

@@ -1,6 +1,6 @@
 import { CairnError, isCairnError, type ObjectBackend, type ObjectId, type Store } from '@cairn/store';
 import { checkName, EXP_REF_PREFIX, expRef, isAncestor, isValidName, readExperimentState } from '@cairn/lineage';
-import { checkArrivedExperiment } from './check.js';
+import { checkArrivedExperiment, moveRefsAllOrNothing } from './check.js';
 import { copyObjects } from './copy-objects.js';
 
 export interface PullOptions {
@@ -130,20 +130,7 @@ export async function pullExperiments(store: Store, remote: ObjectBackend, names
     }
   }
 
-  const written: PulledExperiment[] = [];
-  try {
-    for (const r of results) {
-      if (r.action !== 'created' && r.action !== 'fast-forward') continue;
-      await store.refs.set(expRef(r.name), r.state, r.was);
-      written.push(r);
-    }
-  } catch (err) {
-    // All or nothing: put back every ref this pull moved.
-    for (const r of written.reverse()) {
-      if (r.was === null) await store.refs.delete(expRef(r.name), r.state).catch(() => {});
-      else await store.refs.set(expRef(r.name), r.was, r.state).catch(() => {});
-    }
-    throw err;
-  }
+  const moves = results.filter((r) => r.action === 'created' || r.action === 'fast-forward');
+  await moveRefsAllOrNothing(store, moves.map((r) => ({ name: r.name, to: r.state, from: r.was })));
   return { experiments: results, objects: got.objects, bytes: got.bytes };
 }
