@@ -21,8 +21,6 @@ const HASH_AHEAD = 8;
  * the threads' start-up is not worth it.
  */
 const POOL_MIN_FILE = 16 * 1024 * 1024;
-/** Reads queued on the read pool per file (each holds an arena slot). */
-const POOL_WINDOW = 8;
 
 export async function sha256Async(data: Buffer): Promise<ObjectId> {
   return Buffer.from(await webcrypto.subtle.digest('SHA-256', data)).toString('hex');
@@ -115,7 +113,7 @@ export class Ingest {
       // Chunks found already stored take no room: guesses start from where the pack really is.
       packPos = repo.session.openPackSize ?? HEADER_SIZE;
       for (const q of [...batch.slice(done), ...queue]) packPos = landing(packPos, q.len) + q.len;
-      while (queue.length + batch.length - done < POOL_WINDOW && next < cuts.length) {
+      while (queue.length + batch.length - done < pool.window && next < cuts.length) {
         const pos = next === 0 ? 0 : cuts[next - 1];
         const len = cuts[next++] - pos;
         const slot = await A.take();

@@ -15,8 +15,6 @@ import type { ObjectId } from './types.js';
 const READ_AHEAD = 4;
 /** Files at least this large are restored through the arena on the read pool's threads; smaller ones here. */
 const POOL_MIN_FILE = 16 * 1024 * 1024;
-/** Reads queued on the read pool per file (each holds an arena slot). */
-const POOL_WINDOW = 8;
 
 /**
  * Reading content back out: file content as a stream, and files and
@@ -188,7 +186,7 @@ export class Restore {
     const queue: Item[] = [];
     let next = 0;
     const fill = async () => {
-      while (queue.length < POOL_WINDOW && next < runs.length) queue.push(await start(runs[next++]));
+      while (queue.length < pool.window && next < runs.length) queue.push(await start(runs[next++]));
     };
     try {
       await fill();

@@ -13,6 +13,7 @@
  * documentation here, where the other packages' authors look; the bodies
  * are one-line delegations.
  */
+import { poolThreads, setPoolThreads } from './io/pool.js';
 import { readFile, rm, stat as fsStat } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { Readable } from 'node:stream';
@@ -110,6 +111,9 @@ export class Store {
       throw new CairnError('NOT_FOUND', `no cairn store at ${dir}`, { hint: 'run cairn init, or pass --store DIR', fields: { path: dir } });
     }
     await checkStoreFormat(dir);
+    // A bad CAIRN_THREADS is refused here, before anything is written, not at the first large file.
+    if (opts.threads !== undefined) setPoolThreads(opts.threads);
+    else poolThreads();
     await initChecksum();
     const { idx, indexPath, timeout, quarantined } = await openIndex(dir, opts);
     const repo = new Repository(dir, idx, timeout);

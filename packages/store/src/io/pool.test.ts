@@ -54,3 +54,35 @@ test('the read pool reads ranges into the arena and hashes them there', async ()
     }
   });
 });
+
+test('the pool is sized by CAIRN_THREADS, else by the cores, and a bad value is one clear error', async () => {
+  const { poolThreads, MAX_THREADS } = await import('./pool.js');
+  const { availableParallelism } = await import('node:os');
+  assert.equal(poolThreads({ CAIRN_THREADS: '1' }), 1);
+  assert.equal(poolThreads({ CAIRN_THREADS: ' 16 ' }), 16);
+  assert.equal(poolThreads({}), Math.max(2, Math.min(MAX_THREADS, availableParallelism())));
+  for (const bad of ['0', '-2', 'four', '2.5', String(MAX_THREADS + 1)]) {
+    assert.throws(() => poolThreads({ CAIRN_THREADS: bad }), (e: unknown) => isCairnError(e) && e.code === 'BAD_INPUT' && e.message.includes('CAIRN_THREADS'));
+  }
+});
+
+test('a pool resized smaller retires idle threads and still runs jobs', async () => {
+  const { ReadPool } = await import('./pool.js');
+  const data = pseudoRandom(100_000, 9);
+  const pool = new ReadPool(4);
+  const A = arena();
+  await withFile(data, async (fh) => {
+    const slot = await A.take();
+    try {
+      const addr = A.addr(slot);
+      const job = () => pool.run({ reads: [{ fd: fh.fd, pos: 0, len: data.length, addr }], sha: { addr, len: data.length } });
+      await Promise.all([job(), job(), job(), job()]);
+      pool.resize(1);
+      assert.equal(pool.threadCount, 1);
+      const r = await job();
+      assert.deepEqual(r.sha, createHash('sha256').update(data).digest());
+    } finally {
+      A.give(slot);
+    }
+  });
+});

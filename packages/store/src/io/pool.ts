@@ -88,7 +88,28 @@ export class ReadPool {
   private nextJob = 1;
   private outstanding = 0;
 
-  constructor(readonly size: number) {}
+  constructor(private size: number) {}
+
+  get threadCount(): number {
+    return this.size;
+  }
+
+  /** Jobs a caller should keep queued per stream to keep every thread busy. */
+  get window(): number {
+    return Math.max(8, 2 * this.size);
+  }
+
+  /** Changes the thread count: new threads start on the next job, surplus idle ones stop. */
+  resize(n: number): void {
+    this.size = n;
+    while (this.threads.length > n) {
+      const idle = this.threads.find((t) => t.jobs.size === 0);
+      if (!idle) break;
+      idle.dead = true;
+      this.threads = this.threads.filter((t) => t !== idle);
+      void idle.worker.terminate();
+    }
+  }
 
   private spawn(): Thread {
     const worker = new Worker(new URL('./pool-worker.js', import.meta.url), { workerData: { memory: arena().memory } });
@@ -158,9 +179,46 @@ export class ReadPool {
 }
 
 let shared: ReadPool | undefined;
+let configured: number | undefined;
 
-/** The process's read pool: as many threads as cores, 2 to 4. */
+/** The most threads a pool may have, whatever is asked (each holds a few MiB of stack and a V8 isolate). */
+export const MAX_THREADS = 256;
+
+/**
+ * The pool size a process gets: `setPoolThreads`, else CAIRN_THREADS, else
+ * one thread per core the process may use (availableParallelism honours
+ * CPU affinity and cgroup limits), at least 2 so that reading and hashing
+ * overlap even on one core.
+ */
+export function poolThreads(env: NodeJS.ProcessEnv = process.env): number {
+  if (configured !== undefined) return configured;
+  const raw = env.CAIRN_THREADS;
+  if (raw !== undefined && raw !== '') {
+    const n = parseThreads(raw);
+    if (n === undefined) throw new CairnError('BAD_INPUT', `CAIRN_THREADS must be a whole number from 1 to ${MAX_THREADS}, not '${raw}'`);
+    return n;
+  }
+  return Math.max(2, Math.min(MAX_THREADS, availableParallelism()));
+}
+
+function parseThreads(raw: string | number): number | undefined {
+  const n = typeof raw === 'number' ? raw : /^[0-9]+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
+  return Number.isSafeInteger(n) && n >= 1 && n <= MAX_THREADS ? n : undefined;
+}
+
+/**
+ * Sets the pool size for this process (Store.open's `threads`). The pool is
+ * one per process, so the last setting wins; a running pool grows to it or
+ * retires threads as they go idle.
+ */
+export function setPoolThreads(n: number): void {
+  if (parseThreads(n) === undefined) throw new CairnError('BAD_INPUT', `threads must be a whole number from 1 to ${MAX_THREADS}, not ${n}`);
+  configured = n;
+  shared?.resize(n);
+}
+
+/** The process's read pool, sized by poolThreads(). */
 export function readPool(): ReadPool {
-  shared ??= new ReadPool(Math.max(2, Math.min(4, availableParallelism())));
+  shared ??= new ReadPool(poolThreads());
   return shared;
 }

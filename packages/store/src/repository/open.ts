@@ -26,6 +26,12 @@ export interface OpenOptions {
    * expectations, say).
    */
   yieldToPriority?: boolean;
+  /**
+   * Threads that read, hash and check content (one pool per process, so
+   * the last open that sets it wins). Default: CAIRN_THREADS, else one per
+   * core.
+   */
+  threads?: number;
 }
 
 export function defaultLockTimeout(): number {
