@@ -8,6 +8,8 @@ import { CairnError } from './errors.js';
 import { HEADER_SIZE } from './pack/format.js';
 import { TARGET_PACK_SIZE } from './pack/writer.js';
 import { chunkFile, chunkStream, planFileCuts } from './chunker/index.js';
+import { resolveOptions } from './chunker/options.js';
+import { cdcChunks, parallelCdcFits, type ChunkItem } from './ingest-cdc.js';
 import { readPool, type PoolResult } from './io/pool.js';
 import { arena, SLOT_DATA } from './io/arena.js';
 import { encodeFile, encodeTree, encodeRecord, MODE_BITS, type FileManifest } from './objects.js';
@@ -21,6 +23,8 @@ const HASH_AHEAD = 8;
  * the threads' start-up is not worth it.
  */
 const POOL_MIN_FILE = 16 * 1024 * 1024;
+/** Chunks of a content-defined file looked up in the index at once. */
+const CDC_BATCH = 8;
 
 export async function sha256Async(data: Buffer): Promise<ObjectId> {
   return Buffer.from(await webcrypto.subtle.digest('SHA-256', data)).toString('hex');
@@ -163,6 +167,61 @@ export class Ingest {
     return this.putBlob('file', encodeFile(manifest), manifest.size);
   }
 
+  /**
+   * Stores a large file that needs content-defined chunking: its chunks are
+   * found and hashed on the pool's threads (ingest-cdc.ts), and looked up
+   * and appended here a batch at a time, in file order.
+   */
+  private async putCdc(fh: FileHandle, size: number, mode: number, opts: PutOptions): Promise<ObjectId> {
+    const repo = this.repo;
+    const manifest: FileManifest = { size: 0, exec: (mode & 0o111) !== 0, mode, chunks: [] };
+    let batch: ChunkItem[] = [];
+    const commit = async () => {
+      const items = batch;
+      batch = [];
+      /** Items [0, handed) are released or handed to addOwned (which releases its item even when it throws). */
+      let handed = 0;
+      try {
+        const rs = await Promise.all(items.map((i) => i.p));
+        const ids = rs.map((r) => r.sha!.toString('hex'));
+        let known: boolean[] = [];
+        if (!this.hashOnly) {
+          await repo.yieldPoint();
+          for (const id of ids) repo.touch(id);
+          known = await repo.index.hasMany(ids);
+        }
+        for (let k = 0; k < items.length; k++) {
+          const { addr, len, release } = items[k];
+          const id = ids[k];
+          handed = k + 1;
+          if (this.hashOnly || known[k] || repo.session.has(id)) release();
+          else await repo.addOwned(id, rs[k].sha!, addr, len, release, { type: 'chunk', size: len, checksum: rs[k].xxh![0] });
+          manifest.chunks.push({ id, length: len });
+          manifest.size += len;
+          opts.onProgress?.(manifest.size);
+        }
+      } finally {
+        for (let k = handed; k < items.length; k++) {
+          await items[k].p.catch(() => {});
+          items[k].release();
+        }
+      }
+    };
+    try {
+      for await (const item of cdcChunks(fh, size, resolveOptions())) {
+        batch.push(item);
+        if (batch.length >= CDC_BATCH) await commit();
+      }
+      await commit();
+    } finally {
+      for (const item of batch) {
+        await item.p.catch(() => {});
+        item.release();
+      }
+    }
+    return this.putBlob('file', encodeFile(manifest), manifest.size);
+  }
+
   /** Stores a regular file; returns its file-manifest ID. */
   async putFile(path: string | Buffer, opts: PutOptions = {}): Promise<ObjectId> {
     const fh = await openForRead(path);
@@ -174,6 +233,7 @@ export class Ingest {
       if (st.size >= POOL_MIN_FILE) {
         const cuts = await planFileCuts(fh, st.size);
         if (cuts !== null && cuts.every((c, i) => c - (i === 0 ? 0 : cuts[i - 1]) <= SLOT_DATA)) return await this.putPlanned(fh, cuts, mode, opts);
+        if (cuts === null && parallelCdcFits(resolveOptions())) return await this.putCdc(fh, st.size, mode, opts);
       }
       return await this.putChunks(chunkFile(fh, st.size), mode, opts);
     } finally {

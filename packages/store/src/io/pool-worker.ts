@@ -7,6 +7,7 @@ import { readSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { xxh64Over } from './xxh64-wasm.js';
 import type { PoolReply, PoolRequest } from './pool.js';
+import { GearCdc } from '../chunker/gear.js';
 
 const memory = (workerData as { memory: WebAssembly.Memory }).memory;
 const xxh64 = xxh64Over(memory);
@@ -36,6 +37,7 @@ port.on('message', (m: PoolRequest) => {
       }
     }
     if (!reply.short) {
+      if (m.cdc) reply.cuts = cdcCuts(m.cdc);
       if (m.sha) reply.sha = createHash('sha256').update(view(m.sha.addr, m.sha.len)).digest();
       if (m.xxh) {
         const out = new Uint8Array(8 * m.xxh.length);
@@ -61,3 +63,22 @@ port.on('message', (m: PoolRequest) => {
   }
   port.postMessage(reply);
 });
+
+/** The cuts of the ranges as one stream whose first byte starts a chunk. */
+function cdcCuts(job: NonNullable<PoolRequest['cdc']>): Float64Array {
+  const cdc = new GearCdc(job);
+  const cuts: number[] = [];
+  let pos = job.base;
+  for (const r of job.ranges) {
+    const bytes = view(r.addr, r.len);
+    let i = 0;
+    while (i < bytes.length) {
+      const c = cdc.scan(bytes, i, bytes.length);
+      if (c < 0) break;
+      cuts.push(pos + c);
+      i = c;
+    }
+    pos += r.len;
+  }
+  return Float64Array.from(cuts);
+}

@@ -35,6 +35,11 @@ export interface PoolJob {
   expect?: Uint8Array;
   /** Arena ranges to write to open files once read and checked. */
   writes?: ArenaWrite[];
+  /**
+   * Content-defined cuts of these arena ranges taken as one stream that
+   * starts a chunk at file offset `base` (see chunker/resync.ts); once read.
+   */
+  cdc?: { ranges: Array<{ addr: number; len: number }>; base: number; minSize: number; avgSize: number; maxSize: number };
 }
 
 /** Arena bytes to write at a position of an open file. */
@@ -60,6 +65,8 @@ export interface PoolReply {
   short?: { read: number; got: number };
   /** The first xxh range whose XXH64 is not the expected one (nothing was written). */
   mismatch?: number;
+  /** The cdc job's cuts, absolute. */
+  cuts?: Float64Array;
   error?: { message: string; code?: string };
 }
 
@@ -68,6 +75,8 @@ export interface PoolResult {
   xxh?: Buffer[];
   /** See PoolReply.mismatch. */
   mismatch?: number;
+  /** See PoolJob.cdc. */
+  cuts?: number[];
 }
 
 interface Pending {
@@ -155,6 +164,7 @@ export class ReadPool {
       if (r.sha) out.sha = Buffer.from(r.sha.buffer, r.sha.byteOffset, r.sha.byteLength);
       if (r.xxh) out.xxh = p.req.xxh!.map((_, i) => Buffer.from(r.xxh!.buffer, r.xxh!.byteOffset + 8 * i, 8));
       if (r.mismatch !== undefined) out.mismatch = r.mismatch;
+      if (r.cuts) out.cuts = Array.from(r.cuts);
       p.resolve(out);
     }
   }
