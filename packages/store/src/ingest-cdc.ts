@@ -13,7 +13,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { CutResolver } from './chunker/resync.js';
 import type { ResolvedOptions } from './chunker/options.js';
-import { arena, SLOT_DATA } from './io/arena.js';
+import { arena, SLOT_SIZE } from './io/arena.js';
 import { readPool, type ArenaRead, type PoolResult } from './io/pool.js';
 
 /** File bytes per arena slot (whole 4 KiB blocks, so reads stay aligned). */
@@ -34,36 +34,52 @@ export interface ChunkItem {
   release: () => void;
 }
 
-interface Piece {
+/**
+ * Where new chunks will land in the pack, so that their bytes can sit at
+ * the same offset within a 4 KiB block in the arena and be written with
+ * O_DIRECT from where they are (see io/direct.ts).
+ */
+export interface Placement {
+  /** The pack position a chunk of `len` bytes made now would land at, if it is new; undefined when not guessing. */
+  land(len: number): number | undefined;
+  /** The pack position file byte `pos` would land at if every chunk up to it is new and lands contiguously. */
+  at(pos: number): number | undefined;
+}
+
+/** Arena memory shared by chunk items: one slot, given back when the last user lets go. */
+interface Held {
+  slot: number;
+  refs: number;
+}
+
+interface Piece extends Held {
   pos: number;
   len: number;
-  slot: number;
   addr: number;
-  /** One for the window while the open chunk may reach it, plus one per chunk item in it. */
-  refs: number;
 }
 
 interface Segment {
   start: number;
   end: number;
+  pieces: Piece[];
   p: Promise<PoolResult>;
 }
 
-/** Whether a file can take this path: a chunk spanning two pieces fits a slot of its own. */
+/** Whether a file can take this path: no chunk spans more than two pieces. */
 export function parallelCdcFits(o: ResolvedOptions): boolean {
-  return o.maxSize <= SLOT_DATA;
+  return o.maxSize <= PIECE;
 }
 
 /**
  * Yields a file's chunks in order, each in the arena with its hashes on the
- * way, keeping at most `ahead` chunks hashing at once beyond what the
- * consumer holds. The consumer must release every item it takes; on return
- * or throw everything not handed out is released.
+ * way, a few ahead of the consumer. The consumer must release every item it
+ * takes; on return or throw everything not handed out is released.
  */
-export async function* cdcChunks(fh: FileHandle, size: number, o: ResolvedOptions): AsyncGenerator<ChunkItem> {
+export async function* cdcChunks(fh: FileHandle, size: number, o: ResolvedOptions, place: Placement): AsyncGenerator<ChunkItem> {
   const pool = readPool();
   const A = arena();
   const resolver = new CutResolver(o);
+  /** Pieces read (or being read) and not yet left behind by the open chunk, in file order. */
   const pieces: Piece[] = [];
   const segments: Segment[] = [];
   const hashing: ChunkItem[] = [];
@@ -71,27 +87,32 @@ export async function* cdcChunks(fh: FileHandle, size: number, o: ResolvedOption
   const maxSegments = Math.min(MAX_SEGMENTS, pool.threadCount + 1);
   const ahead = Math.max(4, 2 * pool.threadCount);
 
-  const unref = (piece: Piece) => {
-    if (--piece.refs === 0) A.give(piece.slot);
+  const unref = (h: Held) => {
+    if (--h.refs === 0) A.give(h.slot);
   };
 
   const dispatch = async () => {
     const start = nextPos;
     const end = Math.min(size, start + SEGMENT_PIECES * PIECE);
+    const seg: Segment = { start, end, pieces: [], p: Promise.resolve({}) };
     const reads: ArenaRead[] = [];
     const ranges: Array<{ addr: number; len: number }> = [];
+    // Read at the offset within a block that the bytes will have in the pack, if the guess holds.
+    const phase = (place.at(start) ?? 0) % 4096;
     for (let pos = start; pos < end; pos += PIECE) {
       const len = Math.min(PIECE, end - pos);
       const slot = await A.take();
-      const addr = A.addr(slot);
-      pieces.push({ pos, len, slot, addr, refs: 1 });
+      const addr = A.addr(slot, phase);
+      const piece: Piece = { pos, len, slot, addr, refs: 1 };
+      pieces.push(piece);
+      seg.pieces.push(piece);
       reads.push({ fd: fh.fd, pos, len, addr });
       ranges.push({ addr, len });
     }
     nextPos = end;
-    const p = pool.run({ reads, cdc: { ranges, base: start, minSize: o.minSize, avgSize: o.avgSize, maxSize: o.maxSize } });
-    p.catch(() => {}); // awaited in order below
-    segments.push({ start, end, p });
+    seg.p = pool.run({ reads, cdc: { ranges, base: start, minSize: o.minSize, avgSize: o.avgSize, maxSize: o.maxSize, hash: true } });
+    seg.p.catch(() => {}); // awaited in order below
+    segments.push(seg);
   };
 
   function* bytesFrom(from: number) {
@@ -101,37 +122,76 @@ export async function* cdcChunks(fh: FileHandle, size: number, o: ResolvedOption
     }
   }
 
-  /** The chunk [a, b) as an item: a view of its piece, or a copy into a slot of its own when it spans two. */
-  const chunk = async (a: number, b: number): Promise<ChunkItem> => {
-    const first = pieces.findIndex((x) => x.pos + x.len > a);
-    const piece = pieces[first];
-    let addr: number;
-    let release: () => void;
-    if (b <= piece.pos + piece.len) {
-      piece.refs++;
-      addr = piece.addr + (a - piece.pos);
-      release = once(() => unref(piece));
-    } else {
-      const slot = await A.take();
-      addr = A.addr(slot);
-      let at = a;
-      for (let k = first; at < b; k++) {
-        const x = pieces[k];
-        const to = Math.min(b, x.pos + x.len);
-        A.view(addr + (at - a), to - at).set(A.view(x.addr + (at - x.pos), to - at));
-        at = to;
+  /**
+   * Room for chunks that must move (to sit where the pack writer can write
+   * them from, or to be whole when they span two pieces): a slot filled in
+   * order, so that chunks landing back to back in the pack lie back to back
+   * here too; it goes back once every chunk in it is done with.
+   */
+  let stage: { held: Held; next: number; end: number } | undefined;
+  const stageRetire = () => {
+    if (stage) unref(stage.held);
+    stage = undefined;
+  };
+  const stageAlloc = async (len: number, phase: number | undefined): Promise<{ addr: number; held: Held }> => {
+    if (stage) {
+      const at = phase === undefined ? stage.next : stage.next + ((phase - (stage.next % 4096) + 4096) % 4096);
+      if (at + len <= stage.end) {
+        stage.next = at + len;
+        stage.held.refs++;
+        return { addr: at, held: stage.held };
       }
-      release = once(() => A.give(slot));
+      stageRetire();
     }
+    const held: Held = { slot: await A.take(), refs: 2 }; // the stage's hold and this chunk's
+    const at = A.addr(held.slot, (phase ?? 0) % 4096);
+    stage = { held, next: at + len, end: A.addr(held.slot) + SLOT_SIZE };
+    return { addr: at, held };
+  };
+
+  /** The chunk [a, b) as an item; `hashes` are the scan job's, when it hashed exactly this chunk. */
+  const chunk = async (a: number, b: number, hashes: Buffer | undefined): Promise<ChunkItem> => {
     const len = b - a;
-    const item: ChunkItem = { addr, len, release, p: pool.run({ reads: [], sha: { addr, len }, xxh: [{ addr, len }] }) };
+    const want = place.land(len);
+    const k = pieces.findIndex((x) => x.pos + x.len > a);
+    const first = pieces[k];
+    const from = first.addr + (a - first.pos);
+    const inPiece = b <= first.pos + first.len;
+    let item: ChunkItem;
+    if (inPiece && (want === undefined || from % 4096 === want % 4096)) {
+      first.refs++;
+      const p = hashes ? Promise.resolve<PoolResult>(known(hashes)) : pool.run({ reads: [], sha: { addr: from, len }, xxh: [{ addr: from, len }] });
+      item = { addr: from, len, p, release: once(() => unref(first)) };
+    } else {
+      // Moved on a pool thread, and hashed there (XXH64 at least) where it now is.
+      const dest = await stageAlloc(len, want);
+      const sources = inPiece ? [first] : [first, pieces[k + 1]];
+      const head = inPiece ? len : first.pos + first.len - a;
+      const copies = [{ from, to: dest.addr, len: head }];
+      if (!inPiece) copies.push({ from: sources[1].addr, to: dest.addr + head, len: len - head });
+      const xxh = [{ addr: dest.addr, len }];
+      const p = hashes
+        ? pool.run({ reads: [], copies, xxh }).then((r) => ({ sha: hashes.subarray(0, 32), xxh: r.xxh }))
+        : pool.run({ reads: [], copies, sha: { addr: dest.addr, len }, xxh });
+      // The sources may be let go once the copies are done.
+      for (const src of sources) {
+        src.refs++;
+        p.then(
+          () => unref(src),
+          () => unref(src),
+        );
+      }
+      item = { addr: dest.addr, len, p, release: once(() => unref(dest.held)) };
+    }
     item.p.then((r) => (item.r = r), () => {});
     return item;
   };
 
   /** Drops the window's hold on pieces wholly before the open chunk. */
   const trim = () => {
-    while (pieces.length > 0 && pieces[0].pos + pieces[0].len <= resolver.openChunkStart) unref(pieces.shift()!);
+    while (pieces.length > 0 && pieces[0].pos + pieces[0].len <= resolver.openChunkStart) {
+      unref(pieces.shift()!);
+    }
   };
 
   try {
@@ -140,14 +200,19 @@ export async function* cdcChunks(fh: FileHandle, size: number, o: ResolvedOption
       while (segments.length < maxSegments && nextPos < size) await dispatch();
       const seg = segments.shift()!;
       const r = await seg.p;
-      for (const cut of resolver.feed(seg.start, seg.end, r.cuts ?? [], bytesFrom)) {
-        hashing.push(await chunk(last, cut));
+      const spec = r.cuts ?? [];
+      // The scan job hashed the chunk between spec[i] and spec[i + 1].
+      const hashed = new Map<number, number>(spec.slice(0, -1).map((c, i) => [c, i]));
+      for (const cut of resolver.feed(seg.start, seg.end, spec, bytesFrom)) {
+        const i = hashed.get(last);
+        const hashes = i !== undefined && spec[i + 1] === cut ? r.chunkHashes!.subarray(40 * i, 40 * i + 40) : undefined;
+        hashing.push(await chunk(last, cut, hashes));
         last = cut;
       }
       trim();
       while (hashing.length > ahead) yield hashing.shift()!;
     }
-    if (last < size) hashing.push(await chunk(last, size));
+    if (last < size) hashing.push(await chunk(last, size, undefined));
     while (hashing.length > 0) yield hashing.shift()!;
   } finally {
     // Nothing may still read into a slot, or hash from one, once it is given back.
@@ -157,7 +222,12 @@ export async function* cdcChunks(fh: FileHandle, size: number, o: ResolvedOption
       h.release();
     }
     for (const piece of pieces.splice(0)) unref(piece);
+    stageRetire();
   }
+}
+
+function known(hashes: Buffer): PoolResult {
+  return { sha: hashes.subarray(0, 32), xxh: [hashes.subarray(32, 40)] };
 }
 
 function once(f: () => void): () => void {

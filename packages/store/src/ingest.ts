@@ -9,7 +9,7 @@ import { HEADER_SIZE } from './pack/format.js';
 import { TARGET_PACK_SIZE } from './pack/writer.js';
 import { chunkFile, chunkStream, planFileCuts } from './chunker/index.js';
 import { resolveOptions } from './chunker/options.js';
-import { cdcChunks, parallelCdcFits, type ChunkItem } from './ingest-cdc.js';
+import { cdcChunks, parallelCdcFits, type ChunkItem, type Placement } from './ingest-cdc.js';
 import { readPool, type PoolResult } from './io/pool.js';
 import { arena, SLOT_DATA } from './io/arena.js';
 import { encodeFile, encodeTree, encodeRecord, MODE_BITS, type FileManifest } from './objects.js';
@@ -176,6 +176,27 @@ export class Ingest {
     const repo = this.repo;
     const manifest: FileManifest = { size: 0, exec: (mode & 0o111) !== 0, mode, chunks: [] };
     let batch: ChunkItem[] = [];
+    // Where new chunks will land, guessed as for a planned file: the lengths
+    // of the chunks made and not yet committed, after the pack as it is, while
+    // most chunks are turning out new (a rewrite of a stored file is mostly
+    // known chunks: then no guess, and no copies for them).
+    const uncommitted: number[] = [];
+    let mostlyNew = !this.hashOnly;
+    const predicted = () => {
+      let pos = repo.session.openPackSize ?? HEADER_SIZE;
+      for (const len of uncommitted) pos = landing(pos, len) + len;
+      return pos;
+    };
+    const place: Placement = {
+      land: (len) => {
+        const at = mostlyNew ? landing(predicted(), len) : undefined;
+        uncommitted.push(len);
+        return at;
+      },
+      at: (pos) => (mostlyNew ? predicted() + (pos - manifestEnd()) : undefined),
+    };
+    /** File bytes of the chunks made so far. */
+    const manifestEnd = () => manifest.size + uncommitted.reduce((n, l) => n + l, 0);
     const commit = async () => {
       const items = batch;
       batch = [];
@@ -190,16 +211,20 @@ export class Ingest {
           for (const id of ids) repo.touch(id);
           known = await repo.index.hasMany(ids);
         }
+        let fresh = 0;
         for (let k = 0; k < items.length; k++) {
           const { addr, len, release } = items[k];
           const id = ids[k];
           handed = k + 1;
+          uncommitted.shift();
+          if (!(this.hashOnly || known[k] || repo.session.has(id))) fresh++;
           if (this.hashOnly || known[k] || repo.session.has(id)) release();
           else await repo.addOwned(id, rs[k].sha!, addr, len, release, { type: 'chunk', size: len, checksum: rs[k].xxh![0] });
           manifest.chunks.push({ id, length: len });
           manifest.size += len;
           opts.onProgress?.(manifest.size);
         }
+        if (!this.hashOnly) mostlyNew = 2 * fresh >= items.length;
       } finally {
         for (let k = handed; k < items.length; k++) {
           await items[k].p.catch(() => {});
@@ -208,7 +233,7 @@ export class Ingest {
       }
     };
     try {
-      for await (const item of cdcChunks(fh, size, resolveOptions())) {
+      for await (const item of cdcChunks(fh, size, resolveOptions(), place)) {
         batch.push(item);
         if (batch.length >= CDC_BATCH) await commit();
       }

@@ -37,7 +37,11 @@ port.on('message', (m: PoolRequest) => {
       }
     }
     if (!reply.short) {
-      if (m.cdc) reply.cuts = cdcCuts(m.cdc);
+      for (const c of m.copies ?? []) view(c.to, c.len).set(view(c.from, c.len));
+      if (m.cdc) {
+        reply.cuts = cdcCuts(m.cdc);
+        if (m.cdc.hash) reply.chunkHashes = chunkHashes(m.cdc, reply.cuts);
+      }
       if (m.sha) reply.sha = createHash('sha256').update(view(m.sha.addr, m.sha.len)).digest();
       if (m.xxh) {
         const out = new Uint8Array(8 * m.xxh.length);
@@ -81,4 +85,34 @@ function cdcCuts(job: NonNullable<PoolRequest['cdc']>): Float64Array {
     pos += r.len;
   }
   return Float64Array.from(cuts);
+}
+
+/** SHA-256 and XXH64 of each chunk between consecutive cuts (see PoolJob.cdc.hash). */
+function chunkHashes(job: NonNullable<PoolRequest['cdc']>, cuts: Float64Array): Uint8Array {
+  const n = Math.max(0, cuts.length - 1);
+  const out = new Uint8Array(40 * n);
+  const starts: number[] = [];
+  let pos = job.base;
+  for (const r of job.ranges) {
+    starts.push(pos);
+    pos += r.len;
+  }
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    const a = cuts[i];
+    const len = cuts[i + 1] - a;
+    while (a >= starts[k] + job.ranges[k].len) k++;
+    const r = job.ranges[k];
+    const addr = r.addr + (a - starts[k]);
+    const inRange = r.len - (a - starts[k]);
+    if (len > inRange) {
+      // Across the edge after range k (no chunk is longer than a range).
+      const next = job.ranges[k + 1];
+      out.set(createHash('sha256').update(view(addr, inRange)).update(view(next.addr, len - inRange)).digest(), 40 * i);
+      continue;
+    }
+    out.set(createHash('sha256').update(view(addr, len)).digest(), 40 * i);
+    out.set(xxh64(addr, len), 40 * i + 32);
+  }
+  return out;
 }

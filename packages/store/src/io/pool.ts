@@ -39,7 +39,21 @@ export interface PoolJob {
    * Content-defined cuts of these arena ranges taken as one stream that
    * starts a chunk at file offset `base` (see chunker/resync.ts); once read.
    */
-  cdc?: { ranges: Array<{ addr: number; len: number }>; base: number; minSize: number; avgSize: number; maxSize: number };
+  cdc?: {
+    ranges: Array<{ addr: number; len: number }>;
+    base: number;
+    minSize: number;
+    avgSize: number;
+    maxSize: number;
+    /**
+     * Also SHA-256 and XXH64 of every chunk between two of the cuts, while
+     * it is in cache (of a chunk across two ranges, SHA-256 only: its XXH64
+     * comes as zeros, to be taken where it is gathered).
+     */
+    hash?: boolean;
+  };
+  /** Arena copies done after the reads, before any hash. */
+  copies?: Array<{ from: number; to: number; len: number }>;
 }
 
 /** Arena bytes to write at a position of an open file. */
@@ -67,6 +81,8 @@ export interface PoolReply {
   mismatch?: number;
   /** The cdc job's cuts, absolute. */
   cuts?: Float64Array;
+  /** With cdc.hash: 40 bytes (SHA-256, XXH64) per chunk between consecutive cuts. */
+  chunkHashes?: Uint8Array;
   error?: { message: string; code?: string };
 }
 
@@ -77,6 +93,8 @@ export interface PoolResult {
   mismatch?: number;
   /** See PoolJob.cdc. */
   cuts?: number[];
+  /** See PoolReply.chunkHashes. */
+  chunkHashes?: Buffer;
 }
 
 interface Pending {
@@ -165,6 +183,7 @@ export class ReadPool {
       if (r.xxh) out.xxh = p.req.xxh!.map((_, i) => Buffer.from(r.xxh!.buffer, r.xxh!.byteOffset + 8 * i, 8));
       if (r.mismatch !== undefined) out.mismatch = r.mismatch;
       if (r.cuts) out.cuts = Array.from(r.cuts);
+      if (r.chunkHashes) out.chunkHashes = Buffer.from(r.chunkHashes.buffer, r.chunkHashes.byteOffset, r.chunkHashes.byteLength);
       p.resolve(out);
     }
   }
