@@ -110,7 +110,7 @@ test('a raw file whose size is a multiple of the segment size, and one a byte ov
 test('a large raw file that shrinks while it is read fails cleanly, leaving no slot taken', async () => {
   await withStore(async (work, dir) => {
     const src = join(work, 'weights.bin');
-    await writeFile(src, pseudoRandom(96 * MiB, 5));
+    await writeFile(src, pseudoRandom(192 * MiB, 5));
     await Store.with(dir, async (s) => {
       let cut = false;
       const put = s.putPath(src, {

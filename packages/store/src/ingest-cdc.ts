@@ -18,10 +18,14 @@ import { readPool, type ArenaRead, type PoolResult } from './io/pool.js';
 
 /** File bytes per arena slot (whole 4 KiB blocks, so reads stay aligned). */
 const PIECE = 4 * 1024 * 1024;
-/** Slots per segment: large enough that the rescans at edges stay a few percent of the scan. */
-const SEGMENT_PIECES = 4;
-/** Segments read and scanned at most at once (each holds SEGMENT_PIECES slots). */
-const MAX_SEGMENTS = 8;
+/**
+ * Pieces read and scanned at once, all segments together (72 MiB; at least two pieces per segment). Each
+ * thread gets a segment and one more is read ahead; segments are as long as
+ * that allows, up to 8 pieces, since the rescans at their edges (a couple of
+ * MiB each) cost less the longer they are.
+ */
+const PIECES_IN_FLIGHT = 18;
+const MAX_SEGMENT_PIECES = 8;
 
 /** A chunk whose bytes are in the arena, being hashed. */
 export interface ChunkItem {
@@ -84,7 +88,8 @@ export async function* cdcChunks(fh: FileHandle, size: number, o: ResolvedOption
   const segments: Segment[] = [];
   const hashing: ChunkItem[] = [];
   let nextPos = 0;
-  const maxSegments = Math.min(MAX_SEGMENTS, pool.threadCount + 1);
+  const maxSegments = pool.threadCount + 1;
+  const segmentPieces = Math.max(2, Math.min(MAX_SEGMENT_PIECES, Math.floor(PIECES_IN_FLIGHT / maxSegments)));
   const ahead = Math.max(4, 2 * pool.threadCount);
 
   const unref = (h: Held) => {
@@ -93,7 +98,7 @@ export async function* cdcChunks(fh: FileHandle, size: number, o: ResolvedOption
 
   const dispatch = async () => {
     const start = nextPos;
-    const end = Math.min(size, start + SEGMENT_PIECES * PIECE);
+    const end = Math.min(size, start + segmentPieces * PIECE);
     const seg: Segment = { start, end, pieces: [], p: Promise.resolve({}) };
     const reads: ArenaRead[] = [];
     const ranges: Array<{ addr: number; len: number }> = [];
@@ -203,7 +208,7 @@ export async function* cdcChunks(fh: FileHandle, size: number, o: ResolvedOption
       const spec = r.cuts ?? [];
       // The scan job hashed the chunk between spec[i] and spec[i + 1].
       const hashed = new Map<number, number>(spec.slice(0, -1).map((c, i) => [c, i]));
-      for (const cut of resolver.feed(seg.start, seg.end, spec, bytesFrom)) {
+      for (const cut of resolver.feed(seg.start, seg.end, spec, bytesFrom, r.cdcEnd)) {
         const i = hashed.get(last);
         const hashes = i !== undefined && spec[i + 1] === cut ? r.chunkHashes!.subarray(40 * i, 40 * i + 40) : undefined;
         hashing.push(await chunk(last, cut, hashes));

@@ -124,7 +124,7 @@ export class Ingest {
         packPos = landing(packPos, len);
         const addr = A.addr(slot, packPos % 4096);
         packPos += len;
-        const item: Item = { slot, addr, len, p: pool.run({ reads: [{ fd: fh.fd, pos, len, addr }], sha: { addr, len } }) };
+        const item: Item = { slot, addr, len, p: pool.run({ reads: [{ fd: fh.fd, pos, len, addr }], sha: { addr, len }, xxh: [{ addr, len }] }) };
         item.p.then((r) => (item.r = r), () => {});
         queue.push(item);
       }
@@ -150,7 +150,7 @@ export class Ingest {
           const { slot, addr, len, r } = batch[done];
           const id = ids[done++];
           if (this.hashOnly || known[done - 1] || repo.session.has(id)) A.give(slot);
-          else await repo.addOwned(id, r!.sha!, addr, len, () => A.give(slot));
+          else await repo.addOwned(id, r!.sha!, addr, len, () => A.give(slot), { type: 'chunk', size: len, checksum: r!.xxh![0] });
           manifest.chunks.push({ id, length: len });
           manifest.size += len;
           opts.onProgress?.(manifest.size);

@@ -38,6 +38,12 @@ export function highMask(bits: number): number {
   return (-1 << (32 - bits)) | 0;
 }
 
+/** See GearCdc.state. */
+export interface GearState {
+  h: number;
+  len: number;
+}
+
 export interface CdcParams {
   minSize: number;
   avgSize: number;
@@ -167,6 +173,18 @@ export class GearCdc {
     this.h = h;
     this.len = i - base;
     return -1;
+  }
+
+  /** Where the scan stands inside the current chunk: its hash, and its bytes seen so far. */
+  get state(): GearState {
+    return { h: this.h, len: this.len };
+  }
+
+  /** Continues a chunk from a state another scanner (another thread, say) reached over the same bytes. */
+  resume(s: GearState): this {
+    this.h = s.h | 0;
+    this.len = s.len;
+    return this;
   }
 
   private viewWords(buf: Uint8Array): void {

@@ -2,14 +2,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cdcCuts, type CdcParams } from './gear.js';
 import { KiB, MiB } from './options.js';
-import { CutResolver, speculativeCuts } from './resync.js';
+import { CutResolver, speculativeScan } from './resync.js';
 import { pseudoRandom } from '../testing/test-helpers.js';
 
 const DEFAULT: CdcParams = { minSize: 256 * KiB, avgSize: 1 * MiB, maxSize: 4 * MiB };
 const TINY: CdcParams = { minSize: 64, avgSize: 256, maxSize: 1024 };
 
 /** The cuts of `data` found segment by segment, as the parallel ingest does, pieces of `piece` bytes. */
-function parallelCuts(data: Uint8Array, p: CdcParams, segment: number, piece = segment): number[] {
+function parallelCuts(data: Uint8Array, p: CdcParams, segment: number, piece = segment, carry = true): number[] {
   const r = new CutResolver(p);
   const cuts: number[] = [];
   // Pieces aligned to `piece`, as arena slots are, starting with the one holding `from`.
@@ -18,8 +18,8 @@ function parallelCuts(data: Uint8Array, p: CdcParams, segment: number, piece = s
   };
   for (let start = 0; start < data.length; start += segment) {
     const end = Math.min(data.length, start + segment);
-    const spec = speculativeCuts(data.subarray(start, end), p, start);
-    cuts.push(...r.feed(start, end, spec, bytes));
+    const spec = speculativeScan(data.subarray(start, end), p, start);
+    cuts.push(...r.feed(start, end, spec.cuts, bytes, carry ? spec.end : undefined));
   }
   if (r.openChunkStart < data.length) cuts.push(data.length);
   return cuts;
@@ -30,6 +30,7 @@ test('segment-parallel cuts equal the single-threaded cuts on random data', () =
   const want = cdcCuts(data, DEFAULT);
   for (const segment of [4 * MiB, 16 * MiB, 5 * MiB + 12345, 3 * MiB]) {
     assert.deepEqual(parallelCuts(data, DEFAULT, segment, Math.min(segment, 4 * MiB)), want, `segment ${segment}`);
+    assert.deepEqual(parallelCuts(data, DEFAULT, segment, Math.min(segment, 4 * MiB), false), want, `segment ${segment}, no end states`);
   }
 });
 
@@ -38,6 +39,7 @@ test('segment-parallel cuts equal the single-threaded cuts at every segment size
   const want = cdcCuts(data, TINY);
   for (let segment = 1; segment <= 3000; segment += segment < 40 ? 1 : 97) {
     assert.deepEqual(parallelCuts(data, TINY, segment, Math.max(1, Math.floor(segment / 3))), want, `segment ${segment}`);
+    assert.deepEqual(parallelCuts(data, TINY, segment, Math.max(1, Math.floor(segment / 3)), false), want, `segment ${segment}, no end states`);
   }
 });
 

@@ -13,7 +13,7 @@
  * the result is exactly cdcCuts() of the whole file in every case, and in
  * practice costs a chunk or two of scanning per edge.
  */
-import { GearCdc, type CdcParams } from './gear.js';
+import { GearCdc, type CdcParams, type GearState } from './gear.js';
 
 /** File bytes from `from` on, in pieces, in order (as many as the caller holds). */
 export type BytesFrom = (from: number) => Iterable<{ pos: number; bytes: Uint8Array }>;
@@ -23,6 +23,8 @@ export class CutResolver {
   private last = 0;
   /** Where the segments fed so far end. */
   private fed = 0;
+  /** The true scan state at `fed`, when known: then the next edge needs no rescan of the bytes before it. */
+  private atFed: GearState | undefined;
 
   constructor(private readonly params: CdcParams) {}
 
@@ -35,18 +37,26 @@ export class CutResolver {
    * Takes the next segment, [start, end), with the cuts a scan of it alone
    * made (ascending, absolute, each in (start, end]), and returns the true
    * cuts that are now known: those in (openChunkStart, end]. `bytes` must
-   * reach from openChunkStart to end.
+   * reach from openChunkStart to end. `endState` is the segment scan's
+   * state at its end (GearCdc.state), if the caller has it.
    */
-  feed(start: number, end: number, speculative: readonly number[], bytes: BytesFrom): number[] {
+  feed(start: number, end: number, speculative: readonly number[], bytes: BytesFrom, endState?: GearState): number[] {
     if (start !== this.fed) throw new RangeError(`segment starts at ${start}, expected ${this.fed}`);
+    const carried = this.atFed;
     this.fed = end;
-    if (this.last === start) return this.adopt(speculative);
+    this.atFed = undefined;
+    if (this.last === start) {
+      this.atFed = endState;
+      return this.adopt(speculative);
+    }
     const spec = new Set(speculative);
-    const cdc = new GearCdc(this.params);
+    // From the true state at the edge if known, else from the last true cut.
+    const cdc = carried ? new GearCdc(this.params).resume(carried) : new GearCdc(this.params);
+    const from = carried ? start : this.last;
     const out: number[] = [];
-    for (const { pos, bytes: buf } of bytes(this.last)) {
+    for (const { pos, bytes: buf } of bytes(from)) {
       const stop = Math.min(buf.length, end - pos);
-      let i = Math.max(0, this.last - pos);
+      let i = Math.max(0, from - pos);
       while (i < stop) {
         const c = cdc.scan(buf, i, stop);
         if (c < 0) break;
@@ -55,14 +65,17 @@ export class CutResolver {
         this.last = at;
         i = c;
         if (spec.has(at)) {
-          // The chains meet: the segment's later cuts are the file's.
+          // The chains meet: the segment's later cuts are the file's, and so is its end state.
           for (const s of speculative) if (s > at) out.push(s);
           if (out.length > 0) this.last = out[out.length - 1];
+          this.atFed = endState;
           return out;
         }
       }
       if (pos + buf.length >= end) break;
     }
+    // No meeting: this walk reached the end itself.
+    this.atFed = cdc.state;
     return out;
   }
 
@@ -72,8 +85,8 @@ export class CutResolver {
   }
 }
 
-/** Cuts of buf[start, end) scanned alone, as if a chunk began at `start`; offsets absolute (start + index). */
-export function speculativeCuts(buf: Uint8Array, p: CdcParams, base = 0): number[] {
+/** Cuts of `buf` scanned alone, as if a chunk began at its first byte (offsets absolute: base + index), and the scan's state at its end. */
+export function speculativeScan(buf: Uint8Array, p: CdcParams, base = 0): { cuts: number[]; end: GearState } {
   const cdc = new GearCdc(p);
   const cuts: number[] = [];
   let i = 0;
@@ -83,5 +96,5 @@ export function speculativeCuts(buf: Uint8Array, p: CdcParams, base = 0): number
     cuts.push(base + c);
     i = c;
   }
-  return cuts;
+  return { cuts, end: cdc.state };
 }

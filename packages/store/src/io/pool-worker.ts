@@ -39,7 +39,9 @@ port.on('message', (m: PoolRequest) => {
     if (!reply.short) {
       for (const c of m.copies ?? []) view(c.to, c.len).set(view(c.from, c.len));
       if (m.cdc) {
-        reply.cuts = cdcCuts(m.cdc);
+        const cdc = new GearCdc(m.cdc);
+        reply.cuts = cdcCuts(cdc, m.cdc);
+        reply.cdcEnd = cdc.state;
         if (m.cdc.hash) reply.chunkHashes = chunkHashes(m.cdc, reply.cuts);
       }
       if (m.sha) reply.sha = createHash('sha256').update(view(m.sha.addr, m.sha.len)).digest();
@@ -69,8 +71,7 @@ port.on('message', (m: PoolRequest) => {
 });
 
 /** The cuts of the ranges as one stream whose first byte starts a chunk. */
-function cdcCuts(job: NonNullable<PoolRequest['cdc']>): Float64Array {
-  const cdc = new GearCdc(job);
+function cdcCuts(cdc: GearCdc, job: NonNullable<PoolRequest['cdc']>): Float64Array {
   const cuts: number[] = [];
   let pos = job.base;
   for (const r of job.ranges) {

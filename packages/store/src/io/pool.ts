@@ -79,8 +79,9 @@ export interface PoolReply {
   short?: { read: number; got: number };
   /** The first xxh range whose XXH64 is not the expected one (nothing was written). */
   mismatch?: number;
-  /** The cdc job's cuts, absolute. */
+  /** The cdc job's cuts, absolute, and its scan state at the end (hash, length). */
   cuts?: Float64Array;
+  cdcEnd?: { h: number; len: number };
   /** With cdc.hash: 40 bytes (SHA-256, XXH64) per chunk between consecutive cuts. */
   chunkHashes?: Uint8Array;
   error?: { message: string; code?: string };
@@ -93,6 +94,7 @@ export interface PoolResult {
   mismatch?: number;
   /** See PoolJob.cdc. */
   cuts?: number[];
+  cdcEnd?: { h: number; len: number };
   /** See PoolReply.chunkHashes. */
   chunkHashes?: Buffer;
 }
@@ -183,6 +185,7 @@ export class ReadPool {
       if (r.xxh) out.xxh = p.req.xxh!.map((_, i) => Buffer.from(r.xxh!.buffer, r.xxh!.byteOffset + 8 * i, 8));
       if (r.mismatch !== undefined) out.mismatch = r.mismatch;
       if (r.cuts) out.cuts = Array.from(r.cuts);
+      if (r.cdcEnd) out.cdcEnd = r.cdcEnd;
       if (r.chunkHashes) out.chunkHashes = Buffer.from(r.chunkHashes.buffer, r.chunkHashes.byteOffset, r.chunkHashes.byteLength);
       p.resolve(out);
     }
