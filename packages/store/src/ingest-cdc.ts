@@ -65,6 +65,8 @@ interface Piece extends Held {
 interface Segment {
   start: number;
   end: number;
+  /** Whether its scan job took each chunk's XXH64 too. */
+  xxh: boolean;
   pieces: Piece[];
   p: Promise<PoolResult>;
 }
@@ -99,7 +101,7 @@ export async function* cdcChunks(fh: FileHandle, size: number, o: ResolvedOption
   const dispatch = async () => {
     const start = nextPos;
     const end = Math.min(size, start + segmentPieces * PIECE);
-    const seg: Segment = { start, end, pieces: [], p: Promise.resolve({}) };
+    const seg: Segment = { start, end, xxh: place.at(start) !== undefined, pieces: [], p: Promise.resolve({}) };
     const reads: ArenaRead[] = [];
     const ranges: Array<{ addr: number; len: number }> = [];
     // Read at the offset within a block that the bytes will have in the pack, if the guess holds.
@@ -115,7 +117,7 @@ export async function* cdcChunks(fh: FileHandle, size: number, o: ResolvedOption
       ranges.push({ addr, len });
     }
     nextPos = end;
-    seg.p = pool.run({ reads, cdc: { ranges, base: start, minSize: o.minSize, avgSize: o.avgSize, maxSize: o.maxSize, hash: true } });
+    seg.p = pool.run({ reads, cdc: { ranges, base: start, minSize: o.minSize, avgSize: o.avgSize, maxSize: o.maxSize, hash: true, xxh: seg.xxh } });
     seg.p.catch(() => {}); // awaited in order below
     segments.push(seg);
   };
@@ -155,7 +157,7 @@ export async function* cdcChunks(fh: FileHandle, size: number, o: ResolvedOption
   };
 
   /** The chunk [a, b) as an item; `hashes` are the scan job's, when it hashed exactly this chunk. */
-  const chunk = async (a: number, b: number, hashes: Buffer | undefined): Promise<ChunkItem> => {
+  const chunk = async (a: number, b: number, hashes: { bytes: Buffer; xxh: boolean } | undefined): Promise<ChunkItem> => {
     const len = b - a;
     const want = place.land(len);
     const k = pieces.findIndex((x) => x.pos + x.len > a);
@@ -176,7 +178,7 @@ export async function* cdcChunks(fh: FileHandle, size: number, o: ResolvedOption
       if (!inPiece) copies.push({ from: sources[1].addr, to: dest.addr + head, len: len - head });
       const xxh = [{ addr: dest.addr, len }];
       const p = hashes
-        ? pool.run({ reads: [], copies, xxh }).then((r) => ({ sha: hashes.subarray(0, 32), xxh: r.xxh }))
+        ? pool.run({ reads: [], copies, xxh }).then((r) => ({ sha: hashes.bytes.subarray(0, 32), xxh: r.xxh }))
         : pool.run({ reads: [], copies, sha: { addr: dest.addr, len }, xxh });
       // The sources may be let go once the copies are done.
       for (const src of sources) {
@@ -210,7 +212,7 @@ export async function* cdcChunks(fh: FileHandle, size: number, o: ResolvedOption
       const hashed = new Map<number, number>(spec.slice(0, -1).map((c, i) => [c, i]));
       for (const cut of resolver.feed(seg.start, seg.end, spec, bytesFrom, r.cdcEnd)) {
         const i = hashed.get(last);
-        const hashes = i !== undefined && spec[i + 1] === cut ? r.chunkHashes!.subarray(40 * i, 40 * i + 40) : undefined;
+        const hashes = i !== undefined && spec[i + 1] === cut ? { bytes: r.chunkHashes!.subarray(40 * i, 40 * i + 40), xxh: seg.xxh } : undefined;
         hashing.push(await chunk(last, cut, hashes));
         last = cut;
       }
@@ -231,8 +233,9 @@ export async function* cdcChunks(fh: FileHandle, size: number, o: ResolvedOption
   }
 }
 
-function known(hashes: Buffer): PoolResult {
-  return { sha: hashes.subarray(0, 32), xxh: [hashes.subarray(32, 40)] };
+/** A scan job's hashes of a chunk; without its XXH64 the pack writer takes one if the chunk is new. */
+function known(hashes: { bytes: Buffer; xxh: boolean }): PoolResult {
+  return { sha: hashes.bytes.subarray(0, 32), xxh: hashes.xxh ? [hashes.bytes.subarray(32, 40)] : undefined };
 }
 
 function once(f: () => void): () => void {

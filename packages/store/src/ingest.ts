@@ -219,7 +219,7 @@ export class Ingest {
           uncommitted.shift();
           if (!(this.hashOnly || known[k] || repo.session.has(id))) fresh++;
           if (this.hashOnly || known[k] || repo.session.has(id)) release();
-          else await repo.addOwned(id, rs[k].sha!, addr, len, release, { type: 'chunk', size: len, checksum: rs[k].xxh![0] });
+          else await repo.addOwned(id, rs[k].sha!, addr, len, release, { type: 'chunk', size: len, checksum: rs[k].xxh?.[0] });
           manifest.chunks.push({ id, length: len });
           manifest.size += len;
           opts.onProgress?.(manifest.size);

@@ -54,6 +54,15 @@ export class Arena {
     return slot * SLOT_SIZE + off;
   }
 
+  /**
+   * Copies `data` to arena address `to`. (TypedArray.set on shared memory
+   * runs at a quarter of memcpy's speed in V8; copyWithin and Buffer.copy do not.)
+   */
+  write(to: number, data: Uint8Array): void {
+    if (data.buffer === this.memory.buffer) new Uint8Array(this.memory.buffer).copyWithin(to, data.byteOffset, data.byteOffset + data.length);
+    else Buffer.from(data.buffer, data.byteOffset, data.length).copy(this.view(to, data.length));
+  }
+
   /** A Buffer over `len` bytes at arena address `addr`. */
   view(addr: number, len: number): Buffer {
     return Buffer.from(this.buf, addr, len);

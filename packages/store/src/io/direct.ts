@@ -131,7 +131,7 @@ export class DirectWriter {
       const st = this.st;
       const fill = this.end - this.stagePos;
       const n = Math.min(SLOT_SIZE - st.base - fill, data.length - off);
-      this.arena.view(this.arena.addr(st.slot, st.base + fill), n).set(data.subarray(off, off + n));
+      this.arena.write(this.arena.addr(st.slot, st.base + fill), data.subarray(off, off + n));
       this.end += n;
       off += n;
       if (st.base + this.end - this.stagePos === SLOT_SIZE) this.closeStage();

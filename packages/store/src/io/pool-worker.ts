@@ -37,7 +37,8 @@ port.on('message', (m: PoolRequest) => {
       }
     }
     if (!reply.short) {
-      for (const c of m.copies ?? []) view(c.to, c.len).set(view(c.from, c.len));
+      // copyWithin: TypedArray.set on shared memory runs at a quarter of memcpy's speed.
+      for (const c of m.copies ?? []) new Uint8Array(memory.buffer).copyWithin(c.to, c.from, c.from + c.len);
       if (m.cdc) {
         const cdc = new GearCdc(m.cdc);
         reply.cuts = cdcCuts(cdc, m.cdc);
@@ -113,7 +114,7 @@ function chunkHashes(job: NonNullable<PoolRequest['cdc']>, cuts: Float64Array): 
       continue;
     }
     out.set(createHash('sha256').update(view(addr, len)).digest(), 40 * i);
-    out.set(xxh64(addr, len), 40 * i + 32);
+    if (job.xxh !== false) out.set(xxh64(addr, len), 40 * i + 32);
   }
   return out;
 }

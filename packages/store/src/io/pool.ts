@@ -51,6 +51,8 @@ export interface PoolJob {
      * comes as zeros, to be taken where it is gathered).
      */
     hash?: boolean;
+    /** With hash: false leaves every XXH64 as zeros (for a file whose chunks are mostly stored already, where few need one). */
+    xxh?: boolean;
   };
   /** Arena copies done after the reads, before any hash. */
   copies?: Array<{ from: number; to: number; len: number }>;
@@ -112,9 +114,18 @@ interface Thread {
   dead: boolean;
 }
 
+/**
+ * Jobs sent to one thread at a time: the next is there when one ends, and
+ * the rest wait here, so a thread stuck on a long job (a 32 MiB scan) does
+ * not hold short ones that another thread could take.
+ */
+const PER_THREAD = 2;
+
 export class ReadPool {
   private threads: Thread[] = [];
   private nextJob = 1;
+  /** Jobs not yet sent to a thread, oldest first. */
+  private waiting: Array<{ id: number; p: Pending }> = [];
   private outstanding = 0;
 
   constructor(private size: number) {}
@@ -151,8 +162,15 @@ export class ReadPool {
       const jobs = [...thread.jobs.values()];
       thread.jobs.clear();
       this.outstanding -= jobs.length;
+      // With no thread left, what waits would wait forever.
+      if (this.threads.length === 0) {
+        jobs.push(...this.waiting.map((w) => w.p));
+        this.outstanding -= this.waiting.length;
+        this.waiting = [];
+      }
       this.refresh();
       for (const j of jobs) j.reject(new CairnError('FAILED', `read thread failed: ${err.message}`, { cause: err }));
+      this.pump();
     };
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`exited with code ${code}`)));
@@ -173,6 +191,7 @@ export class ReadPool {
     if (!p) return;
     thread.jobs.delete(r.job);
     if (--this.outstanding === 0) this.refresh();
+    this.pump();
     if (r.error) {
       p.reject(Object.assign(new Error(r.error.message), { code: r.error.code }));
     } else if (r.short) {
@@ -199,14 +218,24 @@ export class ReadPool {
    */
   run(job: PoolJob, short?: (read: ArenaRead, at: number) => Error): Promise<PoolResult> {
     while (this.threads.length < this.size) this.threads.push(this.spawn());
-    let thread = this.threads[0];
-    for (const t of this.threads) if (t.jobs.size < thread.jobs.size) thread = t;
     const id = this.nextJob++;
     return new Promise<PoolResult>((resolve, reject) => {
-      thread.jobs.set(id, { req: job, short, resolve, reject });
+      this.waiting.push({ id, p: { req: job, short, resolve, reject } });
       if (this.outstanding++ === 0) this.refresh();
-      thread.worker.postMessage({ job: id, ...job } satisfies PoolRequest);
+      this.pump();
     });
+  }
+
+  /** Sends waiting jobs to the least busy threads that have room. */
+  private pump(): void {
+    while (this.waiting.length > 0) {
+      let thread: Thread | undefined;
+      for (const t of this.threads) if (t.jobs.size < PER_THREAD && (!thread || t.jobs.size < thread.jobs.size)) thread = t;
+      if (!thread) return;
+      const { id, p } = this.waiting.shift()!;
+      thread.jobs.set(id, p);
+      thread.worker.postMessage({ job: id, ...p.req } satisfies PoolRequest);
+    }
   }
 }
 

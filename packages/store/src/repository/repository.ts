@@ -189,7 +189,7 @@ export class Repository {
    * chunk unless `as` says otherwise); `release` is called once it is no
    * longer needed.
    */
-  async addOwned(id: ObjectId, idBytes: Buffer, addr: number, len: number, release: () => void, as?: { type: ObjectType; size: number; checksum: Buffer }): Promise<void> {
+  async addOwned(id: ObjectId, idBytes: Buffer, addr: number, len: number, release: () => void, as?: { type: ObjectType; size: number; checksum?: Buffer }): Promise<void> {
     let checksum: Buffer;
     try {
       if (this.snapshot) throw detachedWrite();
