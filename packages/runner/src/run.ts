@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { lstat, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Store, isCairnError } from '@cairn/store';
+import { Store, isCairnError, warmPool } from '@cairn/store';
 import { appendCheckpoint, createExperiment, findExperiment, readCheckpoint, randomName, resolveRef, checkName, type CheckpointRecord } from '@cairn/lineage';
 import { CairnError } from './errors.js';
 import { loadPipeline, selectStage, DEFAULT_PARAMS_FILE, type Stage } from './pipeline.js';
@@ -297,6 +297,8 @@ async function runLocked(
     // Its own process group, so stopping it reaches the shell's children too.
     detached: true,
   });
+  // The content threads start while the training does, not at its first checkpoint.
+  warmPool();
   const grace = opts.killGraceMs ?? defaultGrace();
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {

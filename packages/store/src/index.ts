@@ -14,6 +14,8 @@ export { checkRefName, type DamagedRef, type ListRefsOptions } from './refs.js';
 // For other packages' durable small-file writes (the runner's cairn.lock, params files, exp apply).
 export { syncDir, writeFileAtomic, type WriteAtomicOptions } from './fsutil.js';
 export { readExact } from './read-exact.js';
+// A run starts the content threads while its training starts, so the first checkpoint does not wait for them.
+export { warmPool } from './io/pool.js';
 export { pidAlive } from './pid.js';
 // The record encoding is the store's (a record's ID is the hash of these bytes); exported so a copy made elsewhere hashes the same.
 export { encodeRecord, decodeRecord, objectLinks } from './objects.js';

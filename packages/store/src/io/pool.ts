@@ -226,6 +226,11 @@ export class ReadPool {
     });
   }
 
+  /** Starts every thread now (idle threads keep nothing alive), so a first job later does not wait for their start-up. */
+  warm(): void {
+    while (this.threads.length < this.size) this.threads.push(this.spawn());
+  }
+
   /** Sends waiting jobs to the least busy threads that have room. */
   private pump(): void {
     while (this.waiting.length > 0) {
@@ -276,6 +281,16 @@ export function setPoolThreads(n: number): void {
   if (parseThreads(n) === undefined) throw new CairnError('BAD_INPUT', `threads must be a whole number from 1 to ${MAX_THREADS}, not ${n}`);
   configured = n;
   shared?.resize(n);
+}
+
+/**
+ * Starts the process's read pool now: for a caller that knows large
+ * content will follow while it waits anyway (a run waiting for its
+ * training's first checkpoint), so that content does not wait for
+ * threads to start.
+ */
+export function warmPool(): void {
+  readPool().warm();
 }
 
 /** The process's read pool, sized by poolThreads(). */
