@@ -106,7 +106,15 @@ for (const g of only) if (!GROUPS.includes(g)) throw new Error(`--only: unknown 
 const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
 const outPath = resolve(opt.out ?? join(HERE, 'out', `speed-${stamp}.json`));
 const workRoot = resolve(opt.work);
-const baseline = opt.baseline ? JSON.parse(readFileSync(opt.baseline, 'utf8')) : null;
+const baseline = (() => {
+  if (!opt.baseline) return null;
+  const b = JSON.parse(readFileSync(opt.baseline, 'utf8'));
+  if (b.meta?.sizeBytes !== sizeBytes) {
+    log(`bench:speed: --baseline ${opt.baseline} measured --size ${b.meta?.sizeBytes ? fmtSize(b.meta.sizeBytes) : '?'}, not ${fmtSize(sizeBytes)}: the tensor case is reported only`);
+    return null;
+  }
+  return b;
+})();
 
 // Another build of the store (CAIRN_BENCH_STORE, read by child.mjs); its CLI beside it when there is one.
 const storeSpec = process.env.CAIRN_BENCH_STORE ?? null;
@@ -569,7 +577,7 @@ function renderMarkdown(results, { chart } = {}) {
   const verdicts = figs.filter((f) => f.threads === meta.judgedThreads && f.pass !== null);
   const failed = verdicts.filter((f) => !f.pass);
   L.push(
-    `**Targets at ${meta.judgedThreads} thread${meta.judgedThreads > 1 ? 's' : ''}:** ${verdicts.length - failed.length} of ${verdicts.length} met${failed.length ? ` (missed: ${failed.map((f) => `${f.case} ${fx(f.ratio.median)}× > ${f.target}×`).join('; ')})` : ''}` +
+    `**Targets at ${meta.judgedThreads} thread${meta.judgedThreads > 1 ? 's' : ''}:** ${verdicts.length === 0 ? 'none judged in this run' : `${verdicts.length - failed.length} of ${verdicts.length} met`}${failed.length ? ` (missed: ${failed.map((f) => `${f.case} ${fx(f.ratio.median)}× > ${f.target}×`).join('; ')})` : ''}` +
       (rss ? `; peak RSS at ${fmtSize(meta.bigBytes)}: ${rss.maxRssMiB.toFixed(0)} MiB (< 300 MiB: ${rss.pass ? 'pass' : '**FAIL**'})` : '') +
       '.',
     '',
