@@ -136,3 +136,67 @@ export function renderChart(results) {
   o.push('</svg>');
   return o.join('\n') + '\n';
 }
+
+const LINE_COLORS = ['#1f5fd6', '#e08a00', '#1a7f37', '#c2410c', '#7c3aed', '#0891b2', '#be185d', '#4d7c0f', '#7c8796', '#b45309'];
+
+/**
+ * A line chart of ratios against thread counts (bench/speed.mjs): one line
+ * per operation, x = thread counts (evenly spaced), y = × cp + fsync, a
+ * dashed line at 1×, each line's target as a short tick of its colour at the
+ * right edge. `series`: [{ label, values: [number|null per x], target }].
+ */
+export function renderLineChart({ title, subtitle = '', xs, series, xLabel = 'threads (CAIRN_THREADS)', yLabel = '× cp + fsync', footer = '' }) {
+  const W = 1000;
+  const left = 70;
+  const legendW = 300;
+  const right = 20 + legendW;
+  const plotW = W - left - right;
+  const P = { top: 80, h: 380 };
+  const H = P.top + P.h + 80;
+  const o = [];
+  const text = (x, y, s, a = {}) =>
+    o.push(
+      `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}"${a.anchor ? ` text-anchor="${a.anchor}"` : ''} font-size="${a.size ?? 12}"${a.weight ? ` font-weight="${a.weight}"` : ''} fill="${a.fill ?? '#222'}"${a.rotate ? ` transform="rotate(${a.rotate} ${x.toFixed(1)} ${y.toFixed(1)})"` : ''}>${esc(s)}</text>`,
+    );
+  o.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif">`);
+  o.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
+  text(left, 30, title, { size: 18, weight: 600 });
+  if (subtitle) text(left, 50, subtitle.length > 150 ? subtitle.slice(0, 149) + '…' : subtitle, { size: 11, fill: '#555' });
+  const all = series.flatMap((s) => [...s.values, s.target]).filter(Number.isFinite);
+  const ax = niceAxis(Math.max(1, ...all) * 1.1);
+  const y = (v) => P.top + P.h - (Math.min(v, ax.max) / ax.max) * P.h;
+  const x = (i) => left + (xs.length === 1 ? plotW / 2 : 30 + (i * (plotW - 60)) / (xs.length - 1));
+  for (let v = 0; v <= ax.max + 1e-9; v += ax.step) {
+    o.push(`<line x1="${left}" y1="${y(v).toFixed(1)}" x2="${left + plotW}" y2="${y(v).toFixed(1)}" stroke="${v === 0 ? '#999' : '#e6e6e6'}" stroke-width="1"/>`);
+    text(left - 8, y(v) + 4, `${fmtTick(v, ax.step)}×`, { anchor: 'end', size: 11, fill: '#555' });
+  }
+  xs.forEach((t, i) => text(x(i), P.top + P.h + 18, String(t), { anchor: 'middle', size: 12 }));
+  text(left + plotW / 2, P.top + P.h + 40, xLabel, { anchor: 'middle', size: 12, fill: '#555' });
+  text(18, P.top + P.h / 2, yLabel, { anchor: 'middle', size: 12, fill: '#555', rotate: -90 });
+  o.push(`<line x1="${left}" y1="${y(1).toFixed(1)}" x2="${left + plotW}" y2="${y(1).toFixed(1)}" stroke="#111" stroke-width="1.5" stroke-dasharray="5 3"/>`);
+  series.forEach((s, si) => {
+    const c = LINE_COLORS[si % LINE_COLORS.length];
+    const pts = s.values.map((v, i) => (Number.isFinite(v) ? [x(i), y(v), v] : null));
+    const segs = [];
+    let cur = [];
+    for (const p of pts) {
+      if (p) cur.push(p);
+      else if (cur.length) (segs.push(cur), (cur = []));
+    }
+    if (cur.length) segs.push(cur);
+    for (const sg of segs) o.push(`<polyline fill="none" stroke="${c}" stroke-width="2" points="${sg.map((p) => `${p[0].toFixed(1)},${p[1].toFixed(1)}`).join(' ')}"/>`);
+    for (const p of pts.filter(Boolean)) o.push(`<circle cx="${p[0].toFixed(1)}" cy="${p[1].toFixed(1)}" r="3.5" fill="${c}"><title>${esc(`${s.label}: ${p[2].toFixed(2)}×`)}</title></circle>`);
+    if (Number.isFinite(s.target)) o.push(`<line x1="${(left + plotW - 8).toFixed(1)}" y1="${y(s.target).toFixed(1)}" x2="${(left + plotW + 4).toFixed(1)}" y2="${y(s.target).toFixed(1)}" stroke="${c}" stroke-width="3"/>`);
+    const ly = P.top + 4 + si * 22;
+    const lx = left + plotW + 24;
+    o.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 22}" y2="${ly}" stroke="${c}" stroke-width="2"/><circle cx="${lx + 11}" cy="${ly}" r="3.5" fill="${c}"/>`);
+    text(lx + 30, ly + 4, `${s.label}${Number.isFinite(s.target) ? ` (≤ ${s.target}×)` : ''}`, { size: 12 });
+  });
+  const ly = P.top + 4 + series.length * 22 + 8;
+  o.push(`<line x1="${left + plotW + 24}" y1="${ly}" x2="${left + plotW + 46}" y2="${ly}" stroke="#111" stroke-width="1.5" stroke-dasharray="5 3"/>`);
+  text(left + plotW + 54, ly + 4, 'cp + fsync = 1×', { size: 12 });
+  text(left + plotW + 24, ly + 24, 'ticks at the right edge: targets', { size: 11, fill: '#555' });
+  if (footer) text(left, H - 14, footer, { size: 10.5, fill: '#666' });
+  o.push('</svg>');
+  return o.join('\n') + '\n';
+}

@@ -97,10 +97,11 @@ export async function settle(dir) {
 /**
  * Runs `node bench/child.mjs OP ARGS...` (the store alone in its own
  * process) and returns its JSON report plus wallMs (spawn to exit, Node
- * start-up included) and the sampled peak RSS.
+ * start-up included) and the sampled peak RSS. `env` replaces the child's
+ * environment (e.g. with CAIRN_THREADS set).
  */
-export async function runChild(op, args) {
-  const r = await run(process.execPath, [CHILD, op, ...args], { sampleRss: true });
+export async function runChild(op, args, { env } = {}) {
+  const r = await run(process.execPath, [CHILD, op, ...args], { sampleRss: true, env });
   const line = r.stdout.trim().split('\n').pop() || '';
   let report;
   try {
