@@ -115,11 +115,12 @@ interface Thread {
 }
 
 /**
- * Jobs sent to one thread at a time: the next is there when one ends, and
- * the rest wait here, so a thread stuck on a long job (a 32 MiB scan) does
- * not hold short ones that another thread could take.
+ * Jobs a thread holds at once. One: the rest wait here and go to whichever
+ * thread is free first. (With two, a thread took a second 24 MiB scan behind
+ * its first while the other thread, briefly full of small copy jobs, then sat
+ * idle for most of a 1 GiB ingest.)
  */
-const PER_THREAD = 2;
+const PER_THREAD = 1;
 
 export class ReadPool {
   private threads: Thread[] = [];
