@@ -16,15 +16,15 @@ import type { ResolvedOptions } from './chunker/options.js';
 import { arena, SLOT_SIZE } from './io/arena.js';
 import { readPool, type ArenaRead, type PoolResult } from './io/pool.js';
 
-/** File bytes per arena slot (whole 4 KiB blocks, so reads stay aligned). */
+/** File bytes per arena slot of a segment's run (whole 4 KiB blocks; a run of n slots holds n pieces at any offset below 4 KiB). */
 const PIECE = 4 * 1024 * 1024;
 /**
- * Pieces read and scanned at once, all segments together (72 MiB; at least two pieces per segment). Each
+ * Pieces read and scanned at once, all segments together (48 MiB; at least two pieces per segment). Each
  * thread gets a segment and one more is read ahead; segments are as long as
  * that allows, up to 8 pieces, since the rescans at their edges (a couple of
  * MiB each) cost less the longer they are.
  */
-const PIECES_IN_FLIGHT = 18;
+const PIECES_IN_FLIGHT = 12;
 const MAX_SEGMENT_PIECES = 8;
 
 /** A chunk whose bytes are in the arena, being hashed. */
@@ -50,12 +50,14 @@ export interface Placement {
   at(pos: number): number | undefined;
 }
 
-/** Arena memory shared by chunk items: one slot, given back when the last user lets go. */
+/** Arena memory shared by chunk items: a slot, or a run of `run` slots, given back when the last user lets go. */
 interface Held {
   slot: number;
+  run?: number;
   refs: number;
 }
 
+/** A segment's bytes, back to back in one run of slots, so no chunk inside it is split. */
 interface Piece extends Held {
   pos: number;
   len: number;
@@ -67,11 +69,10 @@ interface Segment {
   end: number;
   /** Whether its scan job took each chunk's XXH64 too. */
   xxh: boolean;
-  pieces: Piece[];
   p: Promise<PoolResult>;
 }
 
-/** Whether a file can take this path: no chunk spans more than two pieces. */
+/** Whether a file can take this path: no chunk spans more than two segments, and one spanning two fits a slot. */
 export function parallelCdcFits(o: ResolvedOptions): boolean {
   return o.maxSize <= PIECE;
 }
@@ -85,7 +86,7 @@ export async function* cdcChunks(fh: FileHandle, size: number, o: ResolvedOption
   const pool = readPool();
   const A = arena();
   const resolver = new CutResolver(o);
-  /** Pieces read (or being read) and not yet left behind by the open chunk, in file order. */
+  /** Segments' memory read (or being read) and not yet left behind by the open chunk, in file order. */
   const pieces: Piece[] = [];
   const segments: Segment[] = [];
   const hashing: ChunkItem[] = [];
@@ -96,31 +97,29 @@ export async function* cdcChunks(fh: FileHandle, size: number, o: ResolvedOption
   const ahead = Math.max(4, 2 * pool.threadCount);
 
   const unref = (h: Held) => {
-    if (--h.refs === 0) A.give(h.slot);
+    if (--h.refs > 0) return;
+    if (h.run === undefined) A.give(h.slot);
+    else A.giveRun(h.slot, h.run);
   };
 
   const dispatch = async () => {
     const start = nextPos;
     const end = Math.min(size, start + segmentPieces * PIECE);
-    const seg: Segment = { start, end, xxh: place.at(start) !== undefined, pieces: [], p: Promise.resolve({}) };
-    const reads: ArenaRead[] = [];
-    const ranges: Array<{ addr: number; len: number }> = [];
+    const xxh = place.at(start) !== undefined;
     // Read at the offset within a block that the bytes will have in the pack, if the guess holds.
     const phase = (place.at(start) ?? 0) % 4096;
-    for (let pos = start; pos < end; pos += PIECE) {
-      const len = Math.min(PIECE, end - pos);
-      const slot = await A.take();
-      const addr = A.addr(slot, phase);
-      const piece: Piece = { pos, len, slot, addr, refs: 1 };
-      pieces.push(piece);
-      seg.pieces.push(piece);
-      reads.push({ fd: fh.fd, pos, len, addr });
-      ranges.push({ addr, len });
-    }
+    const run = segmentPieces;
+    const slot = await A.takeRun(run);
+    const addr = A.addr(slot, phase);
+    const piece: Piece = { pos: start, len: end - start, slot, run, addr, refs: 1 };
+    pieces.push(piece);
+    // Several reads, so no single read is longer than a slot's worth.
+    const reads: ArenaRead[] = [];
+    for (let pos = start; pos < end; pos += PIECE) reads.push({ fd: fh.fd, pos, len: Math.min(PIECE, end - pos), addr: addr + (pos - start) });
     nextPos = end;
-    seg.p = pool.run({ reads, cdc: { ranges, base: start, minSize: o.minSize, avgSize: o.avgSize, maxSize: o.maxSize, hash: true, xxh: seg.xxh } });
-    seg.p.catch(() => {}); // awaited in order below
-    segments.push(seg);
+    const p = pool.run({ reads, cdc: { ranges: [{ addr, len: end - start }], base: start, minSize: o.minSize, avgSize: o.avgSize, maxSize: o.maxSize, hash: true, xxh } });
+    p.catch(() => {}); // awaited in order below
+    segments.push({ start, end, xxh, p });
   };
 
   function* bytesFrom(from: number) {
@@ -132,7 +131,7 @@ export async function* cdcChunks(fh: FileHandle, size: number, o: ResolvedOption
 
   /**
    * Room for chunks that must move (to sit where the pack writer can write
-   * them from, or to be whole when they span two pieces): a slot filled in
+   * them from, or to be whole when they span two segments): a slot filled in
    * order, so that chunks landing back to back in the pack lie back to back
    * here too; it goes back once every chunk in it is done with.
    */

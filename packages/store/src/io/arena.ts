@@ -27,6 +27,10 @@ export class Arena {
   private slots = 0;
   private free: number[] = [];
   private waiting: Array<(slot: number) => void> = [];
+  /** Runs of consecutive slots given back, by length: kept whole for the next takeRun of that length. */
+  private freeRuns = new Map<number, number[]>();
+  private freeRunSlots = 0;
+  private runWaiting = new Map<number, Array<(first: number) => void>>();
   private buf: SharedArrayBuffer = this.memory.buffer as unknown as SharedArrayBuffer;
   /** XXH64 of arena bytes, in place. */
   readonly xxh64 = xxh64Over(this.memory);
@@ -47,6 +51,41 @@ export class Arena {
     const w = this.waiting.shift();
     if (w) w(slot);
     else this.free.push(slot);
+  }
+
+  /**
+   * `n` consecutive slots (their first index): one stretch of memory of
+   * n * SLOT_SIZE bytes, for data that must lie back to back. Runs go back
+   * whole (giveRun) and are reused for runs of the same length; when the
+   * arena is at its size, this waits for one.
+   */
+  takeRun(n: number): number | Promise<number> {
+    const free = this.freeRuns.get(n);
+    if (free && free.length > 0) {
+      this.freeRunSlots -= n;
+      return free.pop()!;
+    }
+    if (this.slots + n <= MAX_SLOTS) {
+      this.memory.grow(n * SLOT_PAGES);
+      this.buf = this.memory.buffer as unknown as SharedArrayBuffer;
+      const first = this.slots;
+      this.slots += n;
+      return first;
+    }
+    return new Promise((resolve) => {
+      const w = this.runWaiting.get(n) ?? [];
+      w.push(resolve);
+      this.runWaiting.set(n, w);
+    });
+  }
+
+  giveRun(first: number, n: number): void {
+    const w = this.runWaiting.get(n)?.shift();
+    if (w) return w(first);
+    const free = this.freeRuns.get(n) ?? [];
+    free.push(first);
+    this.freeRuns.set(n, free);
+    this.freeRunSlots += n;
   }
 
   /** The arena address of byte `off` of `slot`. */
@@ -72,9 +111,9 @@ export class Arena {
     return this.slots;
   }
 
-  /** Slots taken and not given back (for tests: 0 once every operation is over). */
+  /** Slots taken and not given back, runs included (for tests: 0 once every operation is over). */
   get slotsInUse(): number {
-    return this.slots - this.free.length;
+    return this.slots - this.free.length - this.freeRunSlots;
   }
 }
 
