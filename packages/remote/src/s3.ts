@@ -8,7 +8,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { CairnError } from '@cairn/store';
-import { checkKey, conflict, notFound, remoteFailure, type BlobHead, type BlobInfo, type BlobStore, type ByteRange, type PutCondition } from './blob-store.js';
+import { checkKey, conflict, notFound, remoteFailure, type BlobHead, type BlobInfo, type BlobStore, type ByteRange, type KnownBody, type PutCondition } from './blob-store.js';
 
 export interface S3Options {
   bucket: string;
@@ -87,19 +87,30 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  async put(key: string, body: Buffer, cond?: PutCondition): Promise<{ etag: string }> {
+  async put(key: string, body: Buffer, cond?: PutCondition, known?: KnownBody): Promise<{ etag: string }> {
     const Key = this.key(key);
     try {
-      const res = await this.client.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key,
-          Body: body,
-          ContentLength: body.length,
-          // radosgw matches If-Match only against the bare ETag, without the quotes HTTP puts around it.
-          ...(cond && 'ifNoneMatch' in cond ? { IfNoneMatch: '*' } : cond ? { IfMatch: unquote(cond.ifMatch) } : {}),
-        }),
-      );
+      const command = new PutObjectCommand({
+        Bucket: this.bucket,
+        Key,
+        Body: body,
+        ContentLength: body.length,
+        // radosgw matches If-Match only against the bare ETag, without the quotes HTTP puts around it.
+        ...(cond && 'ifNoneMatch' in cond ? { IfNoneMatch: '*' } : cond ? { IfMatch: unquote(cond.ifMatch) } : {}),
+      });
+      const sha256 = known?.sha256;
+      if (sha256 !== undefined && /^[0-9a-f]{64}$/.test(sha256)) {
+        // The signer signs the body's hash as this header gives it, and hashes the body itself only without one (see @smithy/signature-v4 getPayloadHash); the server still checks it.
+        command.middlewareStack.add(
+          (next) => (args) => {
+            const request = args.request as { headers?: Record<string, string> };
+            if (request.headers) request.headers['x-amz-content-sha256'] = sha256;
+            return next(args);
+          },
+          { step: 'build', name: 'cairnKnownSha256' },
+        );
+      }
+      const res = await this.client.send(command);
       return { etag: unquote(res.ETag) };
     } catch (err) {
       if (!cond) throw this.fail(`PutObject ${key}`, err);
@@ -179,6 +190,8 @@ export function clientConfig(opts: S3Options): S3ClientConfig {
     // Checksums on every request break streaming bodies on radosgw and older servers; S3 verifies Content-Length and TLS anyway.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    // No "Expect: 100-continue" before a pack's body: it costs a round trip per pack, to save sending a body only when the put is refused.
+    expectContinueHeader: false,
     // Without these a server that stops answering hangs the command forever; idle is measured per socket, so big packs are not cut off.
     requestHandler: { connectionTimeout: 10_000, socketTimeout: 120_000 },
   };
