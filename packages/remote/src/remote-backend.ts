@@ -158,13 +158,25 @@ export class RemoteBackend implements ObjectBackend {
     return p;
   }
 
+  /**
+   * Starts reading the remote's indexes now, so that a push's first has()
+   * does not wait for them (a caller with local work to do first: the
+   * round trips overlap it). A failure is left for the next read to see.
+   */
+  prefetch(): void {
+    this.index().catch(() => {});
+  }
+
   private async loadIndex(): Promise<Map<ObjectId, Location>> {
-    await this.loadCondemned();
+    // The condemned list is read alongside: nothing below depends on its order with the listings.
+    const condemned = this.loadCondemned();
+    condemned.catch(() => {}); // awaited below
     // Indexes first, then packs: an index is written only after its pack, so every index listed here has its pack in the later listing.
     const indexes: Array<{ key: string; size: number }> = [];
     for await (const b of this.store.list('index/')) indexes.push(b);
     const packs = new Map<string, number>();
     for await (const b of this.store.list('packs/')) packs.set(b.key.slice('packs/'.length), b.size);
+    await condemned;
     const out = new Map<ObjectId, Location>();
     await forEachLimited(indexes, PARALLEL, async ({ key, size }) => {
       const name = key.slice('index/'.length);
@@ -224,6 +236,8 @@ export class RemoteBackend implements ObjectBackend {
    * ref (docs/FORMAT.md, "Remotes").
    */
   async recheckCondemned(): Promise<boolean> {
+    // Nothing relied on (a push that found nothing to send or check): nothing a gc condemned can matter, and no listing is needed.
+    if (this.reliedOn.size === 0) return false;
     const fresh = await this.loadCondemned();
     return fresh.some((p) => this.reliedOn.has(p));
   }
@@ -511,6 +525,9 @@ async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Pro
 
 /** Refs as blobs `refs/<name>`; the random nonce makes every write's bytes unique, so a writer can tell its own write from another's. */
 class RemoteRefs implements RefBackend {
+  /** Each ref as last read (its etag too), so a compare-and-swap from what was read can put conditionally at once, without reading it again. */
+  private readonly seen = new Map<string, { id: ObjectId | null; etag: string }>();
+
   constructor(private readonly backend: RemoteBackend) {}
 
   private get store(): BlobStore {
@@ -529,8 +546,11 @@ class RemoteRefs implements RefBackend {
     }
     const text = got.data.length <= MAX_REF_BODY ? got.data.toString('latin1') : '';
     const m = REF_BODY.exec(text);
-    if (m) return { id: m[1], etag: got.etag };
-    if (TOMBSTONE.test(text)) return { id: null, etag: got.etag };
+    const r = m ? { id: m[1], etag: got.etag } : TOMBSTONE.test(text) ? { id: null, etag: got.etag } : null;
+    if (r) {
+      if (r.etag) this.seen.set(name, r);
+      return r;
+    }
     throw new CairnError('CORRUPT', `remote ${this.store.url}: ref ${name} is damaged: its content is not an object ID`, { fields: { ref: name, path: `${this.store.url}/${key}` } });
   }
 
@@ -569,6 +589,17 @@ class RemoteRefs implements RefBackend {
       // A deleted ref leaves a tombstone (see delete): replacing it is creating the ref.
       if (current === null || current.id !== null) throw this.conflict(name, expected, current?.id ?? null);
     } else {
+      // The ref as last read, if it named `expected` then: put on condition it is still that version (a changed ref fails the condition and is read again below).
+      const known = this.seen.get(name);
+      this.seen.delete(name);
+      if (known?.id === expected) {
+        try {
+          await this.store.put(key, body, { ifMatch: known.etag });
+          return;
+        } catch (err) {
+          if (!isCairnError(err, 'CONFLICT')) throw err;
+        }
+      }
       current = await this.read(name);
       if (current?.id !== expected) throw this.conflict(name, expected, current?.id ?? null);
     }
