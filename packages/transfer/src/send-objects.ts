@@ -11,6 +11,9 @@ export interface SendOptions {
   onProgress?: (objects: number, bytes: number) => void;
 }
 
+/** Linking objects read at once by the walk. */
+const WALK_AHEAD = 16;
+
 const verified = (w: ObjectWriter): w is VerifiedWriter => typeof (w as Partial<VerifiedWriter>).putVerified === 'function';
 
 /**
@@ -18,7 +21,8 @@ const verified = (w: ObjectWriter): w is VerifiedWriter => typeof (w as Partial<
  * remote): the same objects in an order that keeps its guarantee (each
  * object written after everything it links to, the walk stopping at
  * objects `to` has), but read in bulk. First the walk reads only the
- * objects that link (records, trees, files), a level at a time; then
+ * objects that link (records, trees, files), a level at a time (small:
+ * one by one on this thread, while the read pool's threads start); then
  * everything missing is streamed out of the store's packs in that order
  * (Store.readObjects: batches read and checksum-verified on the read
  * pool's threads, ahead of this thread) straight into `to`, whose pack
@@ -26,7 +30,7 @@ const verified = (w: ObjectWriter): w is VerifiedWriter => typeof (w as Partial<
  * to its ID when it stored it, and checks its checksum on every read, so
  * nothing is hashed again on the way out).
  */
-export async function sendObjects(from: Store, to: ObjectWriter, roots: ObjectId[], opts: SendOptions = {}): Promise<CopyReport> {
+export async function sendObjects(from: Pick<Store, 'readObject' | 'readObjects' | 'statMany'>, to: ObjectWriter, roots: ObjectId[], opts: SendOptions = {}): Promise<CopyReport> {
   const report: CopyReport = { objects: 0, bytes: 0 };
   // Objects `to` lacks, with the type the link to them names (null for a root), and the IDs each linking one links to.
   const want = new Map<ObjectId, ObjectType | null>();
@@ -39,6 +43,7 @@ export async function sendObjects(from: Store, to: ObjectWriter, roots: ObjectId
     seen.add(id);
     level.push({ id, type: null });
   }
+  let warm: Promise<void> | undefined;
   while (level.length > 0) {
     const walk: ObjectId[] = [];
     for (const { id, type } of level) {
@@ -46,28 +51,36 @@ export async function sendObjects(from: Store, to: ObjectWriter, roots: ObjectId
       want.set(id, type);
       if (type !== 'chunk') walk.push(id);
     }
+    // The read pool's threads start with its first job, which takes a while: started now, they are up when the bulk read below begins.
+    if (!warm && want.size > 0) {
+      const first = want.keys().next().value as ObjectId;
+      warm = (async () => {
+        for await (const batch of from.readObjects([first])) batch.release();
+      })().catch(() => {}); // a failure shows in the bulk read
+    }
     const next: typeof level = [];
-    for await (const batch of from.readObjects(walk)) {
-      try {
-        for (const obj of batch.objects) {
-          checkType(obj.id, obj.type, want.get(obj.id) ?? null);
-          const out = objectLinks(obj.type, obj.data, `${obj.type} ${obj.id.slice(0, 12)}`);
-          links.set(
-            obj.id,
-            out.map((l) => l.id),
-          );
-          for (const l of out) {
-            if (seen.has(l.id)) continue;
-            seen.add(l.id);
-            next.push({ id: l.id, type: l.type });
-          }
+    // Linking objects are small: read one by one on this thread (a few at a time), while the pool starts.
+    for (let i = 0; i < walk.length; i += WALK_AHEAD) {
+      const part = walk.slice(i, i + WALK_AHEAD);
+      const objs = await Promise.all(part.map((id) => from.readObject(id)));
+      part.forEach((id, j) => {
+        const obj = objs[j];
+        checkType(id, obj.type, want.get(id) ?? null);
+        const out = objectLinks(obj.type, obj.data, `${obj.type} ${id.slice(0, 12)}`);
+        links.set(
+          id,
+          out.map((l) => l.id),
+        );
+        for (const l of out) {
+          if (seen.has(l.id)) continue;
+          seen.add(l.id);
+          next.push({ id: l.id, type: l.type });
         }
-      } finally {
-        batch.release();
-      }
+      });
     }
     level = next;
   }
+  await warm;
 
   // Children before parents: a post-order of the missing objects from the roots.
   const order: ObjectId[] = [];
