@@ -11,8 +11,10 @@ export interface SendOptions {
   onProgress?: (objects: number, bytes: number) => void;
 }
 
-/** Linking objects read at once by the walk. */
+/** Objects read at once when read one by one (the walk, small sends). */
 const WALK_AHEAD = 16;
+/** Sends of at least this many bytes are read through the store's read pool (Store.readObjects). */
+const POOL_MIN_BYTES = 16 * 1024 * 1024;
 
 const verified = (w: ObjectWriter): w is VerifiedWriter => typeof (w as Partial<VerifiedWriter>).putVerified === 'function';
 
@@ -22,10 +24,10 @@ const verified = (w: ObjectWriter): w is VerifiedWriter => typeof (w as Partial<
  * object written after everything it links to, the walk stopping at
  * objects `to` has), but read in bulk. First the walk reads only the
  * objects that link (records, trees, files), a level at a time (small:
- * one by one on this thread, while the read pool's threads start); then
- * everything missing is streamed out of the store's packs in that order
- * (Store.readObjects: batches read and checksum-verified on the read
- * pool's threads, ahead of this thread) straight into `to`, whose pack
+ * one by one); then everything missing is streamed out of the store's
+ * packs in that order (from 16 MiB on, Store.readObjects: batches read and
+ * checksum-verified on the read pool's threads, ahead of this thread;
+ * below, one by one, as the pool's start would cost more) into `to`, whose pack
  * buffer is the only copy (VerifiedWriter: the store hashed every object
  * to its ID when it stored it, and checks its checksum on every read, so
  * nothing is hashed again on the way out).
@@ -43,7 +45,6 @@ export async function sendObjects(from: Pick<Store, 'readObject' | 'readObjects'
     seen.add(id);
     level.push({ id, type: null });
   }
-  let warm: Promise<void> | undefined;
   while (level.length > 0) {
     const walk: ObjectId[] = [];
     for (const { id, type } of level) {
@@ -51,15 +52,8 @@ export async function sendObjects(from: Pick<Store, 'readObject' | 'readObjects'
       want.set(id, type);
       if (type !== 'chunk') walk.push(id);
     }
-    // The read pool's threads start with its first job, which takes a while: started now, they are up when the bulk read below begins.
-    if (!warm && want.size > 0) {
-      const first = want.keys().next().value as ObjectId;
-      warm = (async () => {
-        for await (const batch of from.readObjects([first])) batch.release();
-      })().catch(() => {}); // a failure shows in the bulk read
-    }
     const next: typeof level = [];
-    // Linking objects are small: read one by one on this thread (a few at a time), while the pool starts.
+    // Linking objects are small: read one by one (a few at a time), not through the read pool.
     for (let i = 0; i < walk.length; i += WALK_AHEAD) {
       const part = walk.slice(i, i + WALK_AHEAD);
       const objs = await Promise.all(part.map((id) => from.readObject(id)));
@@ -80,7 +74,6 @@ export async function sendObjects(from: Pick<Store, 'readObject' | 'readObjects'
     }
     level = next;
   }
-  await warm;
 
   // Children before parents: a post-order of the missing objects from the roots.
   const order: ObjectId[] = [];
@@ -109,21 +102,32 @@ export async function sendObjects(from: Pick<Store, 'readObject' | 'readObjects'
   }
 
   const fast = verified(to);
-  const sizes = fast ? await from.statMany(order) : [];
+  const sizes = await from.statMany(order);
   let i = 0;
+  const send = async (obj: { id: ObjectId; type: ObjectType; data: Buffer }, copy: boolean) => {
+    checkType(obj.id, obj.type, want.get(obj.id) ?? null);
+    if (sizes[i].id !== obj.id) throw new CairnError('FAILED', `objects read out of order (${obj.id.slice(0, 12)})`);
+    const wrote = fast ? await to.putVerified(obj.id, obj.type, obj.data, sizes[i].size) : await to.put(obj.id, obj.type, copy ? Buffer.from(obj.data) : obj.data);
+    i++;
+    if (wrote) {
+      report.objects++;
+      report.bytes += obj.data.length;
+      opts.onProgress?.(report.objects, report.bytes);
+    }
+  };
+  const total = sizes.reduce((n, s) => n + s.stored, 0);
+  if (total < POOL_MIN_BYTES) {
+    // A few MiB: read here, a few objects ahead; starting the read pool's threads would cost more than it saves.
+    for (let at = 0; at < order.length; at += WALK_AHEAD) {
+      const part = order.slice(at, at + WALK_AHEAD);
+      const objs = await Promise.all(part.map((id) => from.readObject(id)));
+      for (let j = 0; j < part.length; j++) await send({ id: part[j], ...objs[j] }, false);
+    }
+    return report;
+  }
   for await (const batch of from.readObjects(order)) {
     try {
-      for (const obj of batch.objects) {
-        checkType(obj.id, obj.type, want.get(obj.id) ?? null);
-        if (fast && sizes[i].id !== obj.id) throw new CairnError('FAILED', `objects read out of order (${obj.id.slice(0, 12)})`);
-        const wrote = fast ? await to.putVerified(obj.id, obj.type, obj.data, sizes[i].size) : await to.put(obj.id, obj.type, Buffer.from(obj.data));
-        i++;
-        if (wrote) {
-          report.objects++;
-          report.bytes += obj.data.length;
-          opts.onProgress?.(report.objects, report.bytes);
-        }
-      }
+      for (const obj of batch.objects) await send(obj, true);
     } finally {
       batch.release();
     }
