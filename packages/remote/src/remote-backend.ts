@@ -25,6 +25,9 @@ const MAX_INDEX = 64 * 1024 * 1024;
 const MAX_REF_BODY = 1024;
 /** Parallel reads when loading indexes or listing refs: enough to hide round trips, few enough for a small server. */
 const PARALLEL = 8;
+/** getMany reads objects lying back to back in a pack in ranges of up to this many bytes, this many ranges at once. */
+const RANGE_BYTES = 8 * 1024 * 1024;
+const RANGES_IN_FLIGHT = 4;
 /** Packs written at once by one backend. */
 const MAX_IN_FLIGHT = 2;
 
@@ -382,6 +385,74 @@ export class RemoteBackend implements ObjectBackend {
     this.writeError = undefined;
     // The failed pack's objects are back in the open pack: the next flush tries them again.
     if (err !== undefined) throw err;
+  }
+
+  /**
+   * get() of many objects, yielded in the order of `ids`: objects that lie
+   * back to back in one pack are read with one ranged GET of up to
+   * RANGE_BYTES (a pull's chunks, which a push wrote in file order), a few
+   * such reads in flight; each object is checked as get() checks it.
+   */
+  async *getMany(ids: ObjectId[]): AsyncGenerator<{ id: ObjectId; type: ObjectType; data: Buffer }> {
+    const index = await this.index();
+    type Run = { pack: string; offset: number; length: number; items: Array<{ id: ObjectId; loc?: Location; pending?: Pending }> };
+    const runs: Run[] = [];
+    for (const id of ids) {
+      const p = this.pending.get(id);
+      const loc = p ? undefined : HEX64.test(id) ? index.get(id) : undefined;
+      if (!p && !loc) throw new CairnError('NOT_FOUND', `object ${id.slice(0, 64)} is not on ${this.url}`, { fields: { id } });
+      const last = runs[runs.length - 1];
+      if (loc && last && last.pack === loc.pack && last.offset + last.length === loc.offset && last.length + loc.length <= RANGE_BYTES) {
+        last.length += loc.length;
+        last.items.push({ id, loc });
+      } else runs.push(loc ? { pack: loc.pack, offset: loc.offset, length: loc.length, items: [{ id, loc }] } : { pack: '', offset: 0, length: 0, items: [{ id, pending: p }] });
+    }
+    const fetchRun = async (run: Run): Promise<Buffer> => {
+      if (run.pack === '') return Buffer.alloc(0);
+      const key = `packs/${run.pack}`;
+      try {
+        return (await this.store.get(key, { offset: run.offset, length: run.length })).data;
+      } catch (err) {
+        if (isCairnError(err, 'NOT_FOUND')) throw this.corrupt(`${key}, listed by an index, is missing`, key, run.items[0].id);
+        throw err;
+      }
+    };
+    const inFlight: Array<Promise<Buffer>> = [];
+    let next = 0;
+    const fill = () => {
+      while (next < runs.length && inFlight.length < RANGES_IN_FLIGHT) {
+        const f = fetchRun(runs[next++]);
+        f.catch(() => {}); // awaited in turn below
+        inFlight.push(f);
+      }
+    };
+    try {
+      for (const run of runs) {
+        fill();
+        const data = await inFlight.shift()!;
+        let at = 0;
+        for (const { id, loc, pending } of run.items) {
+          if (pending) {
+            yield { id, type: pending.type, data: Buffer.from(pending.data) };
+            continue;
+          }
+          const key = `packs/${loc!.pack}`;
+          const bytes = data.subarray(at, at + loc!.length);
+          at += loc!.length;
+          if (bytes.length !== loc!.length) throw this.corrupt(`${key} ends before object ${id.slice(0, 12)} (${bytes.length} of ${loc!.length} bytes)`, key, id);
+          try {
+            checkObject(id, loc!.type, bytes);
+          } catch (err) {
+            if (isCairnError(err, 'BAD_INPUT')) throw this.corrupt(`object ${id.slice(0, 12)} in ${key} is damaged: ${err.message}`, key, id);
+            throw err;
+          }
+          yield { id, type: loc!.type, data: bytes };
+        }
+      }
+    } finally {
+      // Reads still in flight when the consumer stops (or one failed) settle before this returns.
+      await Promise.allSettled(inFlight);
+    }
   }
 
   async get(id: ObjectId): Promise<{ type: ObjectType; data: Buffer }> {
