@@ -75,8 +75,7 @@ export class S3BlobStore implements BlobStore {
       const res = await this.client.send(
         new GetObjectCommand({ Bucket: this.bucket, Key, Range: range ? `bytes=${range.offset}-${range.offset + range.length - 1}` : undefined }),
       );
-      const data = Buffer.from((await res.Body?.transformToByteArray()) ?? new Uint8Array());
-      return { data, etag: unquote(res.ETag) };
+      return { data: await bodyBytes(res.Body, res.ContentLength), etag: unquote(res.ETag) };
     } catch (err) {
       const status = statusOf(err);
       // A missing bucket is a 404 too, and must not read as a missing ref.
@@ -175,6 +174,35 @@ export class S3BlobStore implements BlobStore {
   async close(): Promise<void> {
     this.client.destroy();
   }
+}
+
+/**
+ * A response body's bytes, read straight into one buffer of the length the
+ * server announced (the SDK's transformToByteArray gathers the chunks and
+ * joins them, and a Buffer made of that is one more copy: for a pull's
+ * ranges of several MiB, most of its time). Any other body, or one longer
+ * than announced, goes the SDK's way.
+ */
+async function bodyBytes(body: unknown, length: number | undefined): Promise<Buffer> {
+  const stream = body as (AsyncIterable<Uint8Array> & { transformToByteArray?: () => Promise<Uint8Array> }) | undefined;
+  if (!stream) return Buffer.alloc(0);
+  if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0 || typeof stream[Symbol.asyncIterator] !== 'function') {
+    const bytes = await stream.transformToByteArray!();
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  let data = Buffer.allocUnsafe(length);
+  let at = 0;
+  for await (const chunk of stream) {
+    if (at + chunk.length > data.length) {
+      // More than announced: keep it all (the caller checks lengths).
+      const grown = Buffer.allocUnsafe(Math.max(data.length * 2, at + chunk.length));
+      data.copy(grown, 0, 0, at);
+      data = grown;
+    }
+    data.set(chunk, at);
+    at += chunk.length;
+  }
+  return at === data.length ? data : data.subarray(0, at);
 }
 
 /**
