@@ -16,8 +16,8 @@ export interface BlobStore {
    * there are: callers that know the length check it.
    */
   get(key: string, range?: ByteRange): Promise<{ data: Buffer; etag: string }>;
-  /** Writes a whole blob; a failed condition is CONFLICT and writes nothing. */
-  put(key: string, body: Buffer, cond?: PutCondition): Promise<{ etag: string }>;
+  /** Writes a whole blob; a failed condition is CONFLICT and writes nothing. `known` may save hashing `body` again. */
+  put(key: string, body: Buffer, cond?: PutCondition, known?: KnownBody): Promise<{ etag: string }>;
   head(key: string): Promise<BlobHead | null>;
   /** Every blob whose key starts with `prefix`, in no promised order. */
   list(prefix: string): AsyncIterable<BlobInfo>;
@@ -30,6 +30,11 @@ export interface BlobStore {
 export interface ByteRange {
   offset: number;
   length: number;
+}
+
+/** What the caller already knows of a body it puts: its SHA-256 (hex), which S3's request signing would otherwise compute again. */
+export interface KnownBody {
+  sha256?: string;
 }
 
 /** `ifNoneMatch`: create only. `ifMatch`: replace only while the blob's etag is this one. */

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { link, mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CairnError, syncDir } from '@cairn/store';
-import { checkKey, conflict, notFound, remoteFailure, type BlobHead, type BlobInfo, type BlobStore, type ByteRange, type PutCondition } from './blob-store.js';
+import { checkKey, conflict, notFound, remoteFailure, type BlobHead, type BlobInfo, type BlobStore, type ByteRange, type KnownBody, type PutCondition } from './blob-store.js';
 
 /** A lock older than this is taken to be left by a dead process: a holder only checks an etag and renames. */
 const STALE_LOCK_MS = 10_000;
@@ -119,9 +119,10 @@ export class FolderBlobStore implements BlobStore {
     }
   }
 
-  async put(key: string, body: Buffer, cond?: PutCondition): Promise<{ etag: string }> {
+  async put(key: string, body: Buffer, cond?: PutCondition, known?: KnownBody): Promise<{ etag: string }> {
     const path = this.path(key);
-    const etag = etagOf(body);
+    // An etag here is the body's SHA-256, which the caller may have computed already.
+    const etag = known?.sha256 && /^[0-9a-f]{64}$/.test(known.sha256) ? known.sha256 : etagOf(body);
     let tmp: string | undefined;
     try {
       await this.makeParent(path);

@@ -14,7 +14,7 @@ import { RemoteBackend } from './remote-backend.js';
 export { RemoteBackend, DEFAULT_PACK_SIZE, type RemoteBackendOptions } from './remote-backend.js';
 export { FolderBlobStore } from './folder.js';
 export { collectRemote, parseDuration, type RemoteGcOptions, type RemoteGcReport, type RemoteWalk } from './gc.js';
-export type { BlobStore, BlobHead, BlobInfo, ByteRange, PutCondition } from './blob-store.js';
+export type { BlobStore, BlobHead, BlobInfo, ByteRange, KnownBody, PutCondition } from './blob-store.js';
 export type { S3Options } from './s3.js';
 
 export interface OpenRemoteOptions {

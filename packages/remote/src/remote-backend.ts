@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CairnError, checkObject, checkRefName, isCairnError, writeFileAtomic } from '@cairn/store';
@@ -25,6 +25,9 @@ const MAX_INDEX = 64 * 1024 * 1024;
 const MAX_REF_BODY = 1024;
 /** Parallel reads when loading indexes or listing refs: enough to hide round trips, few enough for a small server. */
 const PARALLEL = 8;
+/** getMany reads objects lying back to back in a pack in ranges of up to this many bytes, this many ranges at once. */
+const RANGE_BYTES = 8 * 1024 * 1024;
+const RANGES_IN_FLIGHT = 4;
 /** Packs written at once by one backend. */
 const MAX_IN_FLIGHT = 2;
 
@@ -35,6 +38,20 @@ const REF_BODY = /^([0-9a-f]{64}) [0-9a-f]{32}\n$/;
 export const TOMBSTONE = /^deleted [0-9a-f]{32}\n$/;
 
 const sha256hex = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
+
+/**
+ * A pack being filled: objects are copied into `buf` back to back after
+ * the magic and hashed as they are copied (while their bytes are in the
+ * CPU's cache), so sealing it needs neither another copy nor another pass.
+ */
+interface PackBuf {
+  buf: Buffer;
+  /** Bytes of `buf` filled (and hashed) so far. */
+  at: number;
+  hash: Hash;
+  /** The digest, once taken (a Hash gives it once). */
+  digest?: string;
+}
 
 export interface Location {
   pack: string;
@@ -51,6 +68,8 @@ interface Pending {
   size: number;
   /** Put order, kept when a failed pack's objects go back into the open one. */
   seq: number;
+  /** The pack buffer `data` is a view of (see openBuf), when it is one. */
+  buf?: PackBuf;
 }
 
 export interface RemoteBackendOptions {
@@ -71,10 +90,19 @@ export class RemoteBackend implements ObjectBackend {
   readonly refs: RefBackend;
   private readonly packSize: number;
   private loading: Promise<Map<ObjectId, Location>> | undefined;
+  /** What `loading` resolved to, once it has (and it is still the current load). */
+  private loaded: Map<ObjectId, Location> | undefined;
+  private loadingSeen: Promise<Map<ObjectId, Location>> | undefined;
   /** Puts not yet in a pack, and those of packs being written (readable until their index is merged). */
   private readonly pending = new Map<ObjectId, Pending>();
   private open: Pending[] = [];
   private openBytes = 0;
+  /**
+   * Where puts are copied, back to back after the pack's magic, so a sealed
+   * pack is this buffer's first bytes and not another copy (allocated
+   * unfilled: a small push touches only the pages it writes).
+   */
+  private openBuf: PackBuf | undefined;
   /** Packs being written; a failed one puts its objects back into the open pack and leaves its error for flush(). */
   private readonly inFlight = new Set<Promise<void>>();
   private writeError: unknown;
@@ -110,10 +138,22 @@ export class RemoteBackend implements ObjectBackend {
   /** Forgets the indexes read so far, so the next read sees packs other writers added since. */
   refresh(): void {
     this.loading = undefined;
+    this.loaded = undefined;
   }
 
   private index(): Promise<Map<ObjectId, Location>> {
     const p = (this.loading ??= this.loadIndex());
+    // Remembered once loaded, so a put finds what the remote has without yielding (see add).
+    if (p !== this.loadingSeen) {
+      this.loadingSeen = p;
+      this.loaded = undefined;
+      p.then(
+        (m) => {
+          if (this.loading === p) this.loaded = m;
+        },
+        () => {},
+      );
+    }
     // A failed load (the remote was unreachable) is tried again by the next call, not remembered.
     p.catch(() => {
       if (this.loading === p) this.loading = undefined;
@@ -121,13 +161,25 @@ export class RemoteBackend implements ObjectBackend {
     return p;
   }
 
+  /**
+   * Starts reading the remote's indexes now, so that a push's first has()
+   * does not wait for them (a caller with local work to do first: the
+   * round trips overlap it). A failure is left for the next read to see.
+   */
+  prefetch(): void {
+    this.index().catch(() => {});
+  }
+
   private async loadIndex(): Promise<Map<ObjectId, Location>> {
-    await this.loadCondemned();
+    // The condemned list is read alongside: nothing below depends on its order with the listings.
+    const condemned = this.loadCondemned();
+    condemned.catch(() => {}); // awaited below
     // Indexes first, then packs: an index is written only after its pack, so every index listed here has its pack in the later listing.
     const indexes: Array<{ key: string; size: number }> = [];
     for await (const b of this.store.list('index/')) indexes.push(b);
     const packs = new Map<string, number>();
     for await (const b of this.store.list('packs/')) packs.set(b.key.slice('packs/'.length), b.size);
+    await condemned;
     const out = new Map<ObjectId, Location>();
     await forEachLimited(indexes, PARALLEL, async ({ key, size }) => {
       const name = key.slice('index/'.length);
@@ -169,7 +221,11 @@ export class RemoteBackend implements ObjectBackend {
   /** Where an object a writer may rely on is: not in a condemned pack. */
   private async live(id: ObjectId): Promise<Location | undefined> {
     if (!HEX64.test(id)) return undefined;
-    const loc = (await this.index()).get(id);
+    return this.liveIn(await this.index(), id);
+  }
+
+  private liveIn(index: Map<ObjectId, Location>, id: ObjectId): Location | undefined {
+    const loc = index.get(id);
     if (!loc || this.condemned.has(loc.pack)) return undefined;
     this.reliedOn.add(loc.pack);
     return loc;
@@ -183,6 +239,8 @@ export class RemoteBackend implements ObjectBackend {
    * ref (docs/FORMAT.md, "Remotes").
    */
   async recheckCondemned(): Promise<boolean> {
+    // Nothing relied on (a push that found nothing to send or check): nothing a gc condemned can matter, and no listing is needed.
+    if (this.reliedOn.size === 0) return false;
     const fresh = await this.loadCondemned();
     return fresh.some((p) => this.reliedOn.has(p));
   }
@@ -215,14 +273,36 @@ export class RemoteBackend implements ObjectBackend {
   async put(id: ObjectId, type: ObjectType, data: Buffer): Promise<boolean> {
     this.checkOpen();
     const size = checkObject(id, type, data);
+    return this.add(id, type, data, size);
+  }
+
+  /**
+   * put() of bytes read from a local store, which verified them when it
+   * read them (each stored object's checksum) and hashed them to their IDs
+   * when it stored them: not hashed again here. `size` is the store's
+   * (stat): a file's or tree's content size, else the stored length.
+   * Resolves once `data` is copied, so the caller may reuse its buffer then.
+   */
+  async putVerified(id: ObjectId, type: ObjectType, data: Buffer, size: number): Promise<boolean> {
+    this.checkOpen();
+    if (!HEX64.test(id) || !(type in TYPE_CODES)) throw new CairnError('BAD_INPUT', `not an object ID and type: '${id.slice(0, 80)}' ${type}`);
+    if ((type === 'chunk' || type === 'record') && size !== data.length) throw new CairnError('BAD_INPUT', `a ${type}'s size is its length (${size} given for ${data.length} bytes)`);
+    return this.add(id, type, data, size);
+  }
+
+  private async add(id: ObjectId, type: ObjectType, data: Buffer, size: number): Promise<boolean> {
     // Readers refuse larger entries (hostile sizes), so a writer must not store what it could not read back.
     if (data.length > MAX_OBJECT) throw new CairnError('BAD_INPUT', `object ${id.slice(0, 12)} is ${data.length} bytes; a remote holds objects of at most ${MAX_OBJECT}`, { fields: { id } });
-    if (this.pending.has(id) || (await this.live(id))) return false;
-    // Copied: the caller may reuse its buffer once this resolves, and the pack is written later.
-    const p: Pending = { id, type, data: Buffer.from(data), size, seq: this.nextSeq++ };
-    this.pending.set(id, p);
+    if (this.pending.has(id)) return false;
+    // The index is loaded once; after that this is a lookup, and the bytes are copied before any other await.
+    const index = this.loaded ?? (await this.index());
+    if (this.pending.has(id) || this.liveIn(index, id)) return false;
     // A pack stays under packSize unless one object alone is larger: what would overflow it goes to the next.
     if (this.openBytes > 0 && this.openBytes + data.length > this.packSize) this.seal();
+    // Copied: the caller may reuse its buffer once this resolves, and the pack is written later.
+    const p: Pending = { id, type, data: this.copyIn(data), size, seq: this.nextSeq++ };
+    if (p.data.buffer === this.openBuf?.buf.buffer) p.buf = this.openBuf;
+    this.pending.set(id, p);
     this.open.push(p);
     this.openBytes += data.length;
     if (this.openBytes >= this.packSize) this.seal();
@@ -231,11 +311,29 @@ export class RemoteBackend implements ObjectBackend {
     return true;
   }
 
+  /** A copy of `data` in the open pack's buffer (a buffer of its own if it is larger than a pack). */
+  private copyIn(data: Buffer): Buffer {
+    if (data.length > this.packSize) return Buffer.from(data);
+    let pb = this.openBuf;
+    if (!pb || pb.at + data.length > pb.buf.length) {
+      pb = this.openBuf = { buf: Buffer.allocUnsafeSlow(PACK_MAGIC.length + this.packSize), at: PACK_MAGIC.length, hash: createHash('sha256') };
+      PACK_MAGIC.copy(pb.buf, 0);
+      pb.hash.update(PACK_MAGIC);
+    }
+    const view = pb.buf.subarray(pb.at, pb.at + data.length);
+    data.copy(view);
+    pb.hash.update(view);
+    pb.at += data.length;
+    return view;
+  }
+
   /** Starts writing the open pack. */
   private seal(): void {
     const batch = this.open;
     this.open = [];
     this.openBytes = 0;
+    // The buffer now belongs to the batch; the next put starts a new one.
+    this.openBuf = undefined;
     if (batch.length === 0) return;
     // With nothing in flight every earlier pack is published or back in this batch: a failure must not hold back later ones forever.
     const before = this.inFlight.size === 0 ? Promise.resolve(true) : this.indexTail;
@@ -261,9 +359,10 @@ export class RemoteBackend implements ObjectBackend {
       // A push relies on what it sent as much as on what it found: if a gc condemns this pack, it must send these again.
       this.reliedOn.add(packHash);
       // Create-only: a pack or index of that name holds exactly these bytes already (names are hashes), so CONFLICT means done.
-      await createOnly(this.store, `packs/${packHash}`, pack);
+      await createOnly(this.store, `packs/${packHash}`, pack, packHash);
       if (!(await before)) throw new CairnError('FAILED', `remote ${this.url}: an earlier pack failed to upload, so this one is not published before it`);
-      await createOnly(this.store, `index/${sha256hex(indexBytes)}`, indexBytes);
+      const indexHash = sha256hex(indexBytes);
+      await createOnly(this.store, `index/${indexHash}`, indexBytes, indexHash);
       published(true);
       const index = await this.index();
       batch.forEach((p, i) => {
@@ -286,6 +385,74 @@ export class RemoteBackend implements ObjectBackend {
     this.writeError = undefined;
     // The failed pack's objects are back in the open pack: the next flush tries them again.
     if (err !== undefined) throw err;
+  }
+
+  /**
+   * get() of many objects, yielded in the order of `ids`: objects that lie
+   * back to back in one pack are read with one ranged GET of up to
+   * RANGE_BYTES (a pull's chunks, which a push wrote in file order), a few
+   * such reads in flight; each object is checked as get() checks it.
+   */
+  async *getMany(ids: ObjectId[]): AsyncGenerator<{ id: ObjectId; type: ObjectType; data: Buffer }> {
+    const index = await this.index();
+    type Run = { pack: string; offset: number; length: number; items: Array<{ id: ObjectId; loc?: Location; pending?: Pending }> };
+    const runs: Run[] = [];
+    for (const id of ids) {
+      const p = this.pending.get(id);
+      const loc = p ? undefined : HEX64.test(id) ? index.get(id) : undefined;
+      if (!p && !loc) throw new CairnError('NOT_FOUND', `object ${id.slice(0, 64)} is not on ${this.url}`, { fields: { id } });
+      const last = runs[runs.length - 1];
+      if (loc && last && last.pack === loc.pack && last.offset + last.length === loc.offset && last.length + loc.length <= RANGE_BYTES) {
+        last.length += loc.length;
+        last.items.push({ id, loc });
+      } else runs.push(loc ? { pack: loc.pack, offset: loc.offset, length: loc.length, items: [{ id, loc }] } : { pack: '', offset: 0, length: 0, items: [{ id, pending: p }] });
+    }
+    const fetchRun = async (run: Run): Promise<Buffer> => {
+      if (run.pack === '') return Buffer.alloc(0);
+      const key = `packs/${run.pack}`;
+      try {
+        return (await this.store.get(key, { offset: run.offset, length: run.length })).data;
+      } catch (err) {
+        if (isCairnError(err, 'NOT_FOUND')) throw this.corrupt(`${key}, listed by an index, is missing`, key, run.items[0].id);
+        throw err;
+      }
+    };
+    const inFlight: Array<Promise<Buffer>> = [];
+    let next = 0;
+    const fill = () => {
+      while (next < runs.length && inFlight.length < RANGES_IN_FLIGHT) {
+        const f = fetchRun(runs[next++]);
+        f.catch(() => {}); // awaited in turn below
+        inFlight.push(f);
+      }
+    };
+    try {
+      for (const run of runs) {
+        fill();
+        const data = await inFlight.shift()!;
+        let at = 0;
+        for (const { id, loc, pending } of run.items) {
+          if (pending) {
+            yield { id, type: pending.type, data: Buffer.from(pending.data) };
+            continue;
+          }
+          const key = `packs/${loc!.pack}`;
+          const bytes = data.subarray(at, at + loc!.length);
+          at += loc!.length;
+          if (bytes.length !== loc!.length) throw this.corrupt(`${key} ends before object ${id.slice(0, 12)} (${bytes.length} of ${loc!.length} bytes)`, key, id);
+          try {
+            checkObject(id, loc!.type, bytes);
+          } catch (err) {
+            if (isCairnError(err, 'BAD_INPUT')) throw this.corrupt(`object ${id.slice(0, 12)} in ${key} is damaged: ${err.message}`, key, id);
+            throw err;
+          }
+          yield { id, type: loc!.type, data: bytes };
+        }
+      }
+    } finally {
+      // Reads still in flight when the consumer stops (or one failed) settle before this returns.
+      await Promise.allSettled(inFlight);
+    }
   }
 
   async get(id: ObjectId): Promise<{ type: ObjectType; data: Buffer }> {
@@ -347,8 +514,20 @@ export class RemoteBackend implements ObjectBackend {
   }
 }
 
+/** The pack's bytes and hash: the batch's own buffer when its objects fill it back to back (see RemoteBackend.copyIn), else a copy, hashed now. */
+function packBytes(batch: Pending[], length: number): { pack: Buffer; packHash: string } {
+  const pb = batch[0]?.buf;
+  let at = PACK_MAGIC.length;
+  for (const p of batch) {
+    if (pb === undefined || p.buf !== pb || p.data.byteOffset !== pb.buf.byteOffset + at) break;
+    at += p.data.length;
+  }
+  if (pb !== undefined && at === length && pb.at === length) return { pack: pb.buf.subarray(0, length), packHash: (pb.digest ??= pb.hash.digest('hex')) };
+  const pack = Buffer.concat([PACK_MAGIC, ...batch.map((q) => q.data)], length);
+  return { pack, packHash: sha256hex(pack) };
+}
+
 function buildPack(batch: Pending[]): { pack: Buffer; packHash: string; entries: Buffer[]; indexBytes: Buffer } {
-  const parts: Buffer[] = [PACK_MAGIC];
   const entries: Buffer[] = [];
   let offset = PACK_MAGIC.length;
   for (const p of batch) {
@@ -359,11 +538,9 @@ function buildPack(batch: Pending[]): { pack: Buffer; packHash: string; entries:
     e.writeBigUInt64BE(BigInt(p.data.length), 41);
     e.writeBigUInt64BE(BigInt(p.size), 49);
     entries.push(e);
-    parts.push(p.data);
     offset += p.data.length;
   }
-  const pack = Buffer.concat(parts, offset);
-  const packHash = sha256hex(pack);
+  const { pack, packHash } = packBytes(batch, offset);
   const head = Buffer.alloc(INDEX_HEADER);
   INDEX_MAGIC.copy(head, 0);
   Buffer.from(packHash, 'hex').copy(head, 8);
@@ -372,9 +549,9 @@ function buildPack(batch: Pending[]): { pack: Buffer; packHash: string; entries:
   return { pack, packHash, entries, indexBytes };
 }
 
-async function createOnly(store: BlobStore, key: string, body: Buffer): Promise<void> {
+async function createOnly(store: BlobStore, key: string, body: Buffer, sha256: string): Promise<void> {
   try {
-    await store.put(key, body, { ifNoneMatch: true });
+    await store.put(key, body, { ifNoneMatch: true }, { sha256 });
   } catch (err) {
     if (!isCairnError(err, 'CONFLICT')) throw err;
   }
@@ -419,6 +596,9 @@ async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Pro
 
 /** Refs as blobs `refs/<name>`; the random nonce makes every write's bytes unique, so a writer can tell its own write from another's. */
 class RemoteRefs implements RefBackend {
+  /** Each ref as last read (its etag too), so a compare-and-swap from what was read can put conditionally at once, without reading it again. */
+  private readonly seen = new Map<string, { id: ObjectId | null; etag: string }>();
+
   constructor(private readonly backend: RemoteBackend) {}
 
   private get store(): BlobStore {
@@ -437,8 +617,11 @@ class RemoteRefs implements RefBackend {
     }
     const text = got.data.length <= MAX_REF_BODY ? got.data.toString('latin1') : '';
     const m = REF_BODY.exec(text);
-    if (m) return { id: m[1], etag: got.etag };
-    if (TOMBSTONE.test(text)) return { id: null, etag: got.etag };
+    const r = m ? { id: m[1], etag: got.etag } : TOMBSTONE.test(text) ? { id: null, etag: got.etag } : null;
+    if (r) {
+      if (r.etag) this.seen.set(name, r);
+      return r;
+    }
     throw new CairnError('CORRUPT', `remote ${this.store.url}: ref ${name} is damaged: its content is not an object ID`, { fields: { ref: name, path: `${this.store.url}/${key}` } });
   }
 
@@ -477,6 +660,17 @@ class RemoteRefs implements RefBackend {
       // A deleted ref leaves a tombstone (see delete): replacing it is creating the ref.
       if (current === null || current.id !== null) throw this.conflict(name, expected, current?.id ?? null);
     } else {
+      // The ref as last read, if it named `expected` then: put on condition it is still that version (a changed ref fails the condition and is read again below).
+      const known = this.seen.get(name);
+      this.seen.delete(name);
+      if (known?.id === expected) {
+        try {
+          await this.store.put(key, body, { ifMatch: known.etag });
+          return;
+        } catch (err) {
+          if (!isCairnError(err, 'CONFLICT')) throw err;
+        }
+      }
       current = await this.read(name);
       if (current?.id !== expected) throw this.conflict(name, expected, current?.id ?? null);
     }

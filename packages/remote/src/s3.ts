@@ -8,7 +8,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { CairnError } from '@cairn/store';
-import { checkKey, conflict, notFound, remoteFailure, type BlobHead, type BlobInfo, type BlobStore, type ByteRange, type PutCondition } from './blob-store.js';
+import { checkKey, conflict, notFound, remoteFailure, type BlobHead, type BlobInfo, type BlobStore, type ByteRange, type KnownBody, type PutCondition } from './blob-store.js';
 
 export interface S3Options {
   bucket: string;
@@ -75,8 +75,7 @@ export class S3BlobStore implements BlobStore {
       const res = await this.client.send(
         new GetObjectCommand({ Bucket: this.bucket, Key, Range: range ? `bytes=${range.offset}-${range.offset + range.length - 1}` : undefined }),
       );
-      const data = Buffer.from((await res.Body?.transformToByteArray()) ?? new Uint8Array());
-      return { data, etag: unquote(res.ETag) };
+      return { data: await bodyBytes(res.Body, res.ContentLength), etag: unquote(res.ETag) };
     } catch (err) {
       const status = statusOf(err);
       // A missing bucket is a 404 too, and must not read as a missing ref.
@@ -87,19 +86,30 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  async put(key: string, body: Buffer, cond?: PutCondition): Promise<{ etag: string }> {
+  async put(key: string, body: Buffer, cond?: PutCondition, known?: KnownBody): Promise<{ etag: string }> {
     const Key = this.key(key);
     try {
-      const res = await this.client.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key,
-          Body: body,
-          ContentLength: body.length,
-          // radosgw matches If-Match only against the bare ETag, without the quotes HTTP puts around it.
-          ...(cond && 'ifNoneMatch' in cond ? { IfNoneMatch: '*' } : cond ? { IfMatch: unquote(cond.ifMatch) } : {}),
-        }),
-      );
+      const command = new PutObjectCommand({
+        Bucket: this.bucket,
+        Key,
+        Body: body,
+        ContentLength: body.length,
+        // radosgw matches If-Match only against the bare ETag, without the quotes HTTP puts around it.
+        ...(cond && 'ifNoneMatch' in cond ? { IfNoneMatch: '*' } : cond ? { IfMatch: unquote(cond.ifMatch) } : {}),
+      });
+      const sha256 = known?.sha256;
+      if (sha256 !== undefined && /^[0-9a-f]{64}$/.test(sha256)) {
+        // The signer signs the body's hash as this header gives it, and hashes the body itself only without one (see @smithy/signature-v4 getPayloadHash); the server still checks it.
+        command.middlewareStack.add(
+          (next) => (args) => {
+            const request = args.request as { headers?: Record<string, string> };
+            if (request.headers) request.headers['x-amz-content-sha256'] = sha256;
+            return next(args);
+          },
+          { step: 'build', name: 'cairnKnownSha256' },
+        );
+      }
+      const res = await this.client.send(command);
       return { etag: unquote(res.ETag) };
     } catch (err) {
       if (!cond) throw this.fail(`PutObject ${key}`, err);
@@ -167,6 +177,35 @@ export class S3BlobStore implements BlobStore {
 }
 
 /**
+ * A response body's bytes, read straight into one buffer of the length the
+ * server announced (the SDK's transformToByteArray gathers the chunks and
+ * joins them, and a Buffer made of that is one more copy: for a pull's
+ * ranges of several MiB, most of its time). Any other body, or one longer
+ * than announced, goes the SDK's way.
+ */
+async function bodyBytes(body: unknown, length: number | undefined): Promise<Buffer> {
+  const stream = body as (AsyncIterable<Uint8Array> & { transformToByteArray?: () => Promise<Uint8Array> }) | undefined;
+  if (!stream) return Buffer.alloc(0);
+  if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0 || typeof stream[Symbol.asyncIterator] !== 'function') {
+    const bytes = await stream.transformToByteArray!();
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  let data = Buffer.allocUnsafe(length);
+  let at = 0;
+  for await (const chunk of stream) {
+    if (at + chunk.length > data.length) {
+      // More than announced: keep it all (the caller checks lengths).
+      const grown = Buffer.allocUnsafe(Math.max(data.length * 2, at + chunk.length));
+      data.copy(grown, 0, 0, at);
+      data = grown;
+    }
+    data.set(chunk, at);
+    at += chunk.length;
+  }
+  return at === data.length ? data : data.subarray(0, at);
+}
+
+/**
  * The client's settings from `env`: the SDK's own chain finds credentials
  * (keys, session token, AWS_PROFILE, ~/.aws/credentials); keys are passed
  * explicitly only when `env` is not process.env, which the chain reads.
@@ -179,6 +218,8 @@ export function clientConfig(opts: S3Options): S3ClientConfig {
     // Checksums on every request break streaming bodies on radosgw and older servers; S3 verifies Content-Length and TLS anyway.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    // No "Expect: 100-continue" before a pack's body: it costs a round trip per pack, to save sending a body only when the put is refused.
+    expectContinueHeader: false,
     // Without these a server that stops answering hangs the command forever; idle is measured per socket, so big packs are not cut off.
     requestHandler: { connectionTimeout: 10_000, socketTimeout: 120_000 },
   };

@@ -2,6 +2,7 @@ import { CairnError, isCairnError, type ObjectBackend, type ObjectId, type Store
 import { checkName, EXP_REF_PREFIX, expRef, isAncestor, isValidName, readExperimentState } from '@cairn/lineage';
 import { checkArrivedExperiment, moveRefsAllOrNothing } from './check.js';
 import { copyObjects } from './copy-objects.js';
+import { readsInBulk, receiveObjects } from './receive-objects.js';
 
 export interface PullOptions {
   /** How messages name the remote (default "the remote"). */
@@ -48,6 +49,15 @@ function hostile(source: string): (err: unknown) => never {
   };
 }
 
+/** An object stream from the remote, its damage (CORRUPT) reported as hostile input as hostile() does. */
+async function* hostileAll<T>(items: AsyncIterable<T>, source: string): AsyncGenerator<T> {
+  try {
+    yield* items;
+  } catch (err) {
+    hostile(source)(err);
+  }
+}
+
 /**
  * Fetches experiments from a remote, all or nothing, as `exp import` does:
  * everything read is hostile input. Every object the store lacks is checked
@@ -89,7 +99,10 @@ export async function pullExperiments(store: Store, remote: ObjectBackend, names
     has: (id: ObjectId) => oneAtATime(() => store.has(id)),
     put: (id: ObjectId, type: Parameters<Store['putObject']>[1], data: Buffer) => oneAtATime(() => store.putObject(id, type, data)),
   };
-  const got = await copyObjects(reader, writer, [...new Set(moving.map((p) => p.state))], { concurrency: opts.concurrency, onProgress: opts.onProgress, untrusted: source });
+  const roots = [...new Set(moving.map((p) => p.state))];
+  const got = readsInBulk(remote)
+    ? await receiveObjects({ ...reader, getMany: (ids) => hostileAll(remote.getMany(ids), source) }, writer, roots, { onProgress: opts.onProgress, untrusted: source })
+    : await copyObjects(reader, writer, roots, { concurrency: opts.concurrency, onProgress: opts.onProgress, untrusted: source });
   // Durable before any check reads them back and before any ref.
   await store.flush();
 

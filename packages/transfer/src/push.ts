@@ -1,6 +1,6 @@
 import { CairnError, isCairnError, type ObjectBackend, type ObjectId, type Store } from '@cairn/store';
 import { expRef, getExperiment, isAncestor, listExperiments } from '@cairn/lineage';
-import { copyObjects } from './copy-objects.js';
+import { sendObjects } from './send-objects.js';
 import { remoteState } from './remote-state.js';
 
 export interface PushOptions {
@@ -8,7 +8,7 @@ export interface PushOptions {
   force?: boolean;
   /** How messages name the remote (default "the remote"). */
   remoteName?: string;
-  /** Backend operations in flight at once (default 8). */
+  /** Kept for callers of the earlier API; the send streams objects in order and no longer uses it. */
   concurrency?: number;
   /** Called after each object sent, with the totals so far. */
   onProgress?: (objects: number, bytes: number) => void;
@@ -92,14 +92,13 @@ export async function detachForPush(store: Store, plan: PushPlan): Promise<Store
  * on. Nothing local changes.
  */
 export async function sendPush(reader: Store, remote: ObjectBackend, plan: PushPlan, opts: Pick<PushOptions, 'concurrency' | 'onProgress'> = {}): Promise<PushReport> {
-  const from = { readObject: (id: ObjectId) => reader.readObject(id) };
-  const sent = await copyObjects(from, remote, plan.roots, { concurrency: opts.concurrency, onProgress: opts.onProgress });
+  const sent = await sendObjects(reader, remote, plan.roots, { onProgress: opts.onProgress });
   // Data durable before any ref names it.
   await remote.flush();
   // A gc may have condemned packs this push found its objects in (and so did not send): send those again before any ref names them.
   for (let round = 0; remote.recheckCondemned && (await remote.recheckCondemned()); round++) {
     if (round >= 3) throw new CairnError('FAILED', 'a gc on the remote keeps condemning what this push relies on; try again when it is done');
-    const more = await copyObjects(from, remote, plan.roots, { concurrency: opts.concurrency, onProgress: opts.onProgress });
+    const more = await sendObjects(reader, remote, plan.roots, { onProgress: opts.onProgress });
     sent.objects += more.objects;
     sent.bytes += more.bytes;
     await remote.flush();

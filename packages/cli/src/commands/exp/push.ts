@@ -42,6 +42,8 @@ export const expPushCommand: CommandModule<RemoteArgs, Args> = {
     if (args.all && names.length > 0) throw new CairnError('BAD_INPUT', '--all takes no names');
     const remote = await resolveRemote(args, args.remote);
     const report = await withRemote(remote, async (backend) => {
+      // The remote's indexes (what it holds) are read while the refs are and the plan is made: the first object sent needs them.
+      (backend as { prefetch?: () => void }).prefetch?.();
       // Planned under the store lock, sent from a detached copy: a long upload never keeps an exp run from recording checkpoints.
       // The remote's refs are read before the lock, so planning under it is local reads only and a running exp run's checkpoint never waits on the network.
       const planning = await withRefsRead(backend);
