@@ -351,3 +351,124 @@ export async function writeAllv(fh: FileHandle, bufs: Buffer[], pos: number): Pr
     if (skip > 0) bufs[0] = bufs[0].subarray(skip);
   }
 }
+
+/** Positional writes in flight in the process (they run on libuv's threads; the read pool's threads keep reading). */
+const MAX_POSITIONAL = 4;
+let positionalInflight = 0;
+const positionalWaiters: Array<() => void> = [];
+
+async function positionalSlot(): Promise<void> {
+  while (positionalInflight >= MAX_POSITIONAL) await new Promise<void>((resolve) => positionalWaiters.push(resolve));
+  positionalInflight++;
+}
+
+function positionalDone(): void {
+  positionalInflight--;
+  positionalWaiters.shift()?.();
+}
+
+/**
+ * A new file of known size written in any order: each piece at its own
+ * position, several at once, so that pieces are written as soon as they are
+ * ready (read and verified) rather than in file order behind one another.
+ *
+ * The file is sized up front, so nothing written reads back as zeros (a
+ * hole). The whole 4 KiB blocks of each piece go through an O_DIRECT handle
+ * when the piece's memory sits at the same offset within a 4 KiB block as
+ * its place in the file (arena slots are laid out so); the partial blocks at
+ * its two ends, and all of it otherwise, go through the page cache, where the
+ * two pieces that share a block meet. One fsync of `fh` then makes both
+ * kinds durable. Where O_DIRECT is not supported, or a direct write fails
+ * with EINVAL, everything goes through the page cache.
+ */
+export class PositionalWriter {
+  /** Direct handles given up after EINVAL: closed with the file, once no write can still be using them. */
+  private dropped: FileHandle[] = [];
+
+  private constructor(
+    /** The file opened normally: partial blocks go through it, and fsync and close are done on it. */
+    readonly fh: FileHandle,
+    private direct: FileHandle | undefined,
+  ) {}
+
+  /** Creates `path` (flags 'w' or 'wx') with `size` bytes of zeros (a hole) to be written over. */
+  static async create(path: string | Buffer, flags: 'w' | 'wx', size: number, mode = 0o644): Promise<PositionalWriter> {
+    const fh = await open(path, flags, mode);
+    let direct: FileHandle | undefined;
+    try {
+      await fh.truncate(size);
+      if (process.platform === 'linux' && constants.O_DIRECT && process.env.CAIRN_NO_DIRECT_IO !== '1') {
+        direct = await open(path, constants.O_WRONLY | constants.O_DIRECT).catch(() => undefined);
+      }
+    } catch (err) {
+      await fh.close().catch(() => {});
+      throw err;
+    }
+    return new PositionalWriter(fh, direct);
+  }
+
+  /** Whether the whole blocks of pieces still bypass the page cache (see DirectWriter.directIO). */
+  get directIO(): boolean {
+    return this.direct !== undefined;
+  }
+
+  /**
+   * Writes `data` at `pos`. `data` may be a view of the arena (direct writes
+   * need the memory's own alignment, which only the arena guarantees).
+   * Resolves once all of it is written; the caller keeps `data` untouched
+   * until then.
+   */
+  async writeAt(data: Buffer, pos: number): Promise<void> {
+    const len = data.length;
+    if (len === 0) return;
+    const head = Math.min(len, (BLOCK - (pos % BLOCK)) % BLOCK);
+    const mid = Math.floor((len - head) / BLOCK) * BLOCK;
+    const aligned = (data.byteOffset + head) % BLOCK === 0 && data.buffer instanceof SharedArrayBuffer;
+    if (!this.direct || mid < MIN_OWNED || !aligned) return this.write(this.fh, data, pos);
+    const parts: Promise<void>[] = [];
+    if (head > 0) parts.push(this.write(this.fh, data.subarray(0, head), pos));
+    parts.push(this.writeDirect(data.subarray(head, head + mid), pos + head));
+    if (head + mid < len) parts.push(this.write(this.fh, data.subarray(head + mid), pos + head + mid));
+    // Every part is waited for, also when one fails: nothing may still write once this settles.
+    const r = await Promise.allSettled(parts);
+    for (const x of r) if (x.status === 'rejected') throw x.reason;
+  }
+
+  private async writeDirect(data: Buffer, pos: number): Promise<void> {
+    const d = this.direct;
+    if (d) {
+      try {
+        await this.write(d, data, pos);
+        return;
+      } catch (err) {
+        // Alignment rules stricter than ours, or direct I/O refused after all: from now on, the page cache.
+        if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+        if (this.direct === d) {
+          this.direct = undefined;
+          this.dropped.push(d);
+        }
+      }
+    }
+    await this.write(this.fh, data, pos);
+  }
+
+  private async write(fh: FileHandle, data: Buffer, pos: number): Promise<void> {
+    await positionalSlot();
+    try {
+      await writeAllv(fh, [data], pos);
+    } finally {
+      positionalDone();
+    }
+  }
+
+  /** Closes both handles; the caller has waited for its writes. */
+  async close(): Promise<void> {
+    const d = this.direct;
+    this.direct = undefined;
+    // A handle dropped after EINVAL is closed here too: writes in flight on it have settled.
+    await d?.close().catch(() => {});
+    for (const h of this.dropped) await h.close().catch(() => {});
+    this.dropped = [];
+    await this.fh.close();
+  }
+}
