@@ -139,8 +139,15 @@ export class Restore {
     try {
       for (const run of runs) {
         if (failed) break;
-        // The file reads back as zeros where nothing is written.
-        if (run.hole) continue;
+        if (run.hole) {
+          // Known zeros: nothing is written but the blocks they share with written runs.
+          const p = out.hole(run.pos, run.len).catch((err) => {
+            failed ??= err;
+          });
+          inflight.add(p);
+          void p.then(() => inflight.delete(p));
+          continue;
+        }
         const here = !poolWarm && pooled >= pool.threadCount;
         if (!here) pooled++;
         const p = this.restoreRun(out, m, locs, run, here)
@@ -165,11 +172,13 @@ export class Restore {
   private async restoreRun(out: PositionalWriter, m: FileManifest, locs: Location[], run: Run, here: boolean): Promise<void> {
     if (run.big || (run.count === 1 && zeroChunks.has(m.chunks[run.first].id))) {
       // A chunk larger than a slot (read and verified by readBlob), or one found to be zeros since the plan was made.
-      if (zeroChunks.has(m.chunks[run.first].id)) return;
+      if (zeroChunks.has(m.chunks[run.first].id)) return out.hole(run.pos, run.len);
       const data = await this.repo.readBlob(m.chunks[run.first].id, locs[run.first]);
-      if (isAllZero(data)) noteZero(m.chunks[run.first].id);
-      else await out.writeAt(data, run.pos);
-      return;
+      if (isAllZero(data)) {
+        noteZero(m.chunks[run.first].id);
+        return out.hole(run.pos, run.len);
+      }
+      return out.writeAt(data, run.pos);
     }
     const handles: FileHandle[] = [];
     for (let i = run.first; i < run.first + run.count; i++) handles.push(await this.repo.handle(locs[i].packId));
@@ -207,26 +216,17 @@ export class Restore {
         const i = run.first + r.mismatch;
         throw new CairnError('CORRUPT', `object ${m.chunks[i].id.slice(0, 12)} in pack ${locs[i].packId} is damaged (checksum mismatch)`, { hint: 'run cairn fsck', fields: { id: m.chunks[i].id } });
       }
-      // Verified: the stretches of chunks that are not zeros, each in one write.
-      const writes: Promise<void>[] = [];
-      let from = 0;
-      let off = 0;
-      const flush = (to: number) => {
-        if (to > from) writes.push(out.writeAt(A.view(addr + from, to - from), run.pos + from));
-      };
-      for (let i = run.first; i < run.first + run.count; i++) {
+      // Verified: written from where it is, but chunks of zeros, which are left as holes.
+      const zeros: Array<[number, number]> = [];
+      for (let i = run.first, off = 0; i < run.first + run.count; off += locs[i++].length) {
         const len = locs[i].length;
-        if (isAllZero(A.view(addr + off, len))) {
-          noteZero(m.chunks[i].id);
-          flush(off);
-          from = off + len;
-        }
-        off += len;
+        if (!isAllZero(A.view(addr + off, len))) continue;
+        noteZero(m.chunks[i].id);
+        const last = zeros[zeros.length - 1];
+        if (last && last[1] === off) last[1] += len;
+        else zeros.push([off, off + len]);
       }
-      flush(off);
-      // Every write is waited for, also when one fails: the slot is reused once this returns.
-      const done = await Promise.allSettled(writes);
-      for (const d of done) if (d.status === 'rejected') throw d.reason;
+      await out.writeAt(A.view(addr, run.len), run.pos, zeros);
     } finally {
       A.give(slot);
     }
