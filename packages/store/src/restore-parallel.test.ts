@@ -1,6 +1,6 @@
 // Large files restored in parallel (restore.ts writeParallel): runs of
 // chunks read and verified on the pool's threads (or on the main thread
-// while the threads start) and written at their place in any order. The
+// until they have started) and written at their place in any order. The
 // file must still be exact, have its holes and mode, appear only whole, and
 // leave no arena slot taken, whatever fails in the middle.
 import assert from 'node:assert/strict';
@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { Store } from './store.js';
 import { isCairnError } from './errors.js';
-import { coldPoolForTests } from './restore.js';
+import { poolWarmForTests } from './restore.js';
 import { arena } from './io/arena.js';
 import { makeSafetensors, type TestTensor } from './testing/test-helpers.js';
 
@@ -66,7 +66,7 @@ for (const direct of [true, false]) {
         const dest = join(work, 'out', 'model.safetensors');
         await withDirectIo(direct, () =>
           Store.with(dir, async (s) => {
-            if (cold) coldPoolForTests();
+            poolWarmForTests(!cold);
             await s.getToPath(id, dest);
           }),
         );
@@ -123,7 +123,7 @@ for (const direct of [true, false]) {
         const packId = basename(pack, '.pack');
         await withDirectIo(direct, () =>
           Store.with(dir, async (s) => {
-            if (cold) coldPoolForTests();
+            poolWarmForTests(!cold);
             await assert.rejects(s.getToPath(id, dest), (err: unknown) => isCairnError(err) && err.code === 'CORRUPT' && /checksum mismatch/.test(err.message) && err.message.includes(packId));
           }),
         );
@@ -140,9 +140,12 @@ test('a pack cut short under a parallel restore fails it, naming the pack, and l
   try {
     await truncate(pack, Math.floor(size / 2));
     const packId = basename(pack, '.pack');
-    await Store.with(dir, async (s) => {
-      await assert.rejects(s.getToPath(id, dest), (err: unknown) => isCairnError(err) && err.code === 'CORRUPT' && err.message.includes(packId));
-    });
+    for (const warm of [true, false]) {
+      await Store.with(dir, async (s) => {
+        poolWarmForTests(warm);
+        await assert.rejects(s.getToPath(id, dest), (err: unknown) => isCairnError(err) && err.code === 'CORRUPT' && err.message.includes(packId));
+      });
+    }
     await assertNothingReplaced(work, dest);
   } finally {
     await rm(work, { recursive: true, force: true });

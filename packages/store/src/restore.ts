@@ -16,6 +16,13 @@ import type { ObjectId } from './types.js';
 const READ_AHEAD = 4;
 /** Files at least this large are restored through the arena on the read pool's threads; smaller ones here. */
 const POOL_MIN_FILE = 16 * 1024 * 1024;
+/**
+ * Files at least this large start the read pool's threads if they are not
+ * running yet; smaller ones are read on libuv's threads and checked on this
+ * one (XXH64 runs at GB/s): starting two threads cost ~90 ms of CPU and
+ * doubled a cold 64 MiB restore on a 2-core VM.
+ */
+const POOL_START_FILE = 256 * 1024 * 1024;
 /** Runs of a large file that may wait on or be in their writes, beyond the pool's window of reads (each holds a ~4 MiB slot). */
 const RESTORE_WRITING = 16;
 /** The most runs of one file in flight (~200 MiB of arena). */
@@ -140,8 +147,7 @@ export class Restore {
     const window = Math.min(RESTORE_WINDOW_MAX, pool.window + RESTORE_WRITING);
     const inflight = new Set<Promise<void>>();
     let failed: unknown;
-    // Until a pool thread has answered (starting one takes tens of milliseconds, far more on a busy machine), runs beyond what the threads will take first are read here.
-    let pooled = 0;
+    // Until a pool thread has answered (starting one takes tens of milliseconds, far more on a busy machine), runs are read here: a run sent to a thread still starting would hold up the whole file.
     try {
       for (const run of runs) {
         if (failed) break;
@@ -154,15 +160,9 @@ export class Restore {
           void p.then(() => inflight.delete(p));
           continue;
         }
-        const here = !poolWarm && pooled >= pool.threadCount;
-        if (!here) pooled++;
-        const p = this.restoreRun(out, m, locs, run, here)
-          .finally(() => {
-            if (!here) pooled--;
-          })
-          .catch((err) => {
-            failed ??= err;
-          });
+        const p = this.restoreRun(out, m, locs, run, !poolWarm).catch((err) => {
+          failed ??= err;
+        });
         inflight.add(p);
         void p.then(() => inflight.delete(p));
         while (inflight.size >= window) await Promise.race(inflight);
@@ -245,7 +245,7 @@ export class Restore {
     const tmp = typeof dest === 'string' ? tmpName(dest) : Buffer.concat([dest, Buffer.from(tmpName(''))]);
     // Private until complete: the file's recorded mode may be narrower than the default (a key).
     const size = locs.reduce((n, l) => n + l.length, 0);
-    if (size >= POOL_MIN_FILE && !poolWarm) {
+    if (size >= POOL_START_FILE && !poolWarm) {
       // Starts the pool's threads now, while the file is created; runs are read here until one answers.
       readPool()
         .run({ reads: [] })
@@ -365,7 +365,7 @@ function isAllZero(b: Uint8Array): boolean {
   return true;
 }
 
-/** @internal For tests: the next large restores read here until a pool thread answers, as in a fresh process. */
-export function coldPoolForTests(): void {
-  poolWarm = false;
+/** @internal For tests: whether large restores send runs to the pool (true) or read them here until a pool thread answers (false, as in a fresh process). */
+export function poolWarmForTests(warm: boolean): void {
+  poolWarm = warm;
 }
