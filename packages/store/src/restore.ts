@@ -1,10 +1,11 @@
 import { lstat, readdir, mkdir, rm, rename, symlink, chmod, unlink, type FileHandle } from 'node:fs/promises';
 import { resolve as resolvePath, dirname } from 'node:path';
 import { Readable } from 'node:stream';
+import { read as fsRead } from 'node:fs';
 import { CairnError } from './errors.js';
 import type { Location } from './index-db.js';
-import { DirectWriter } from './io/direct.js';
-import { readPool, type ArenaRead, type PoolResult } from './io/pool.js';
+import { DirectWriter, PositionalWriter } from './io/direct.js';
+import { readPool, type ArenaRead } from './io/pool.js';
 import { arena, SLOT_DATA, SLOT_SIZE } from './io/arena.js';
 import { decodeFile, decodeTreeObject, entryNameBytes, legacyFileMode, MODE_BITS, type FileManifest } from './objects.js';
 import { syncDir, tmpName } from './fsutil.js';
@@ -15,6 +16,17 @@ import type { ObjectId } from './types.js';
 const READ_AHEAD = 4;
 /** Files at least this large are restored through the arena on the read pool's threads; smaller ones here. */
 const POOL_MIN_FILE = 16 * 1024 * 1024;
+/**
+ * Files at least this large start the read pool's threads if they are not
+ * running yet; smaller ones are read on libuv's threads and checked on this
+ * one (XXH64 runs at GB/s): starting two threads cost ~90 ms of CPU and
+ * doubled a cold 64 MiB restore on a 2-core VM.
+ */
+const POOL_START_FILE = 256 * 1024 * 1024;
+/** Runs of a large file that may wait on or be in their writes, beyond the pool's window of reads (each holds a ~4 MiB slot). */
+const RESTORE_WRITING = 16;
+/** The most runs of one file in flight (~200 MiB of arena). */
+const RESTORE_WINDOW_MAX = 48;
 
 /**
  * Reading content back out: file content as a stream, and files and
@@ -81,51 +93,40 @@ export class Restore {
     throw new CairnError('BAD_INPUT', `object ${id.slice(0, 12)} is a ${loc.type}, not a file or folder`);
   }
 
-  /**
-   * Writes a file's content to `out`, every chunk verified. Large files go
-   * through the arena: the read pool's threads read runs of chunks into a
-   * slot, each at the offset within a 4 KiB block that it has in the file
-   * (chunks back to back in one pack, as a file's new chunks are written,
-   * in one read), and check their XXH64 there; the writer then writes them
-   * to disk from where they are. Small files are read and checked here.
-   */
+  /** A small file's content to `out`, in order, every chunk read and verified here. */
   private async writeContent(out: DirectWriter, m: FileManifest, locs: Location[]): Promise<void> {
-    if (m.size < POOL_MIN_FILE) {
-      for (let i = 0; i < locs.length; i++) {
-        const id = m.chunks[i].id;
-        if (zeroChunks.has(id)) {
-          await out.skip(locs[i].length);
-          continue;
-        }
-        const data = await this.repo.readBlob(id, locs[i]);
-        if (isAllZero(data)) {
-          noteZero(id);
-          await out.skip(data.length);
-        } else await out.append(data);
+    for (let i = 0; i < locs.length; i++) {
+      const id = m.chunks[i].id;
+      if (zeroChunks.has(id)) {
+        await out.skip(locs[i].length);
+        continue;
       }
-      await out.finish();
-      return;
+      const data = await this.repo.readBlob(id, locs[i]);
+      if (isAllZero(data)) {
+        noteZero(id);
+        await out.skip(data.length);
+      } else await out.append(data);
     }
+    await out.finish();
+  }
+
+  /**
+   * A large file's content to `out` (sized already, all zeros), every chunk
+   * verified before any of its bytes is written, nothing waiting on
+   * anything else in the file: the read pool's threads read runs of chunks
+   * into arena slots, each at the offset within a 4 KiB block that it has in
+   * the file (chunks back to back in one pack, as a file's new chunks are
+   * written, in one read), and check their XXH64 there; as each run is
+   * verified its bytes are written at their place from where they are (the
+   * whole blocks with O_DIRECT, see PositionalWriter), while the next runs
+   * are read. Chunks of zeros are not written: the file reads them back as
+   * a hole. On any failure no new run starts, and this settles only once
+   * nothing reads into the arena or writes to the file any more.
+   */
+  private async writeParallel(out: PositionalWriter, m: FileManifest, locs: Location[]): Promise<void> {
     const pool = readPool();
     const A = arena();
-    interface Run {
-      /** Index of the first chunk. */
-      first: number;
-      count: number;
-      /** Its place in the file. */
-      pos: number;
-      len: number;
-      /** A chunk larger than a slot takes: read here. */
-      big: boolean;
-      /** Chunks known to be all zeros: not read, left as a hole. */
-      hole?: boolean;
-    }
-    interface Item extends Run {
-      slot: number;
-      addr: number;
-      p: Promise<{ pooled?: PoolResult; data?: Buffer; hole?: boolean }>;
-    }
-    // Runs of consecutive chunks that fit a slot at their block offset; a larger chunk is a run alone, read here.
+    // Runs of consecutive chunks that fit a slot at their block offset; a larger chunk is a run alone, read by readBlob.
     const runs: Run[] = [];
     let pos = 0;
     for (let i = 0; i < locs.length; i++) {
@@ -142,23 +143,59 @@ export class Restore {
       } else runs.push({ first: i, count: 1, pos, len, big, hole });
       pos += len;
     }
-    const start = async (run: Run): Promise<Item> => {
-      // A run of one chunk may have been found to be zeros since the plan was made (the same zero chunk recurs through a sparse file).
-      if (run.hole || (run.count === 1 && zeroChunks.has(m.chunks[run.first].id))) {
-        return { ...run, hole: true, slot: -1, addr: 0, p: Promise.resolve({ hole: true }) };
+    // Runs in flight, each holding a slot from its read to the end of its write: the pool's window of reads, and as many again waiting on or in writes (fewer, and reads stall behind writes: 8 in all restored 1 GiB ~15% slower than 24 on a 2-core VM).
+    const window = Math.min(RESTORE_WINDOW_MAX, pool.window + RESTORE_WRITING);
+    const inflight = new Set<Promise<void>>();
+    let failed: unknown;
+    // Until a pool thread has answered (starting one takes tens of milliseconds, far more on a busy machine), runs are read here: a run sent to a thread still starting would hold up the whole file.
+    try {
+      for (const run of runs) {
+        if (failed) break;
+        if (run.hole) {
+          // Known zeros: nothing is written but the blocks they share with written runs.
+          const p = out.hole(run.pos, run.len).catch((err) => {
+            failed ??= err;
+          });
+          inflight.add(p);
+          void p.then(() => inflight.delete(p));
+          continue;
+        }
+        const p = this.restoreRun(out, m, locs, run, !poolWarm).catch((err) => {
+          failed ??= err;
+        });
+        inflight.add(p);
+        void p.then(() => inflight.delete(p));
+        while (inflight.size >= window) await Promise.race(inflight);
       }
-      if (run.big) {
-        const p = this.repo.readBlob(m.chunks[run.first].id, locs[run.first]).then((data) => ({ data }));
-        p.catch(() => {});
-        return { ...run, slot: -1, addr: 0, p };
+    } finally {
+      // Nothing may still read into the arena, or write to the file, once this returns.
+      await Promise.all(inflight);
+    }
+    if (failed) throw failed;
+  }
+
+  /** One run: read and verified on a pool thread (or `here`), then its chunks that are not zeros written at their place. */
+  private async restoreRun(out: PositionalWriter, m: FileManifest, locs: Location[], run: Run, here: boolean): Promise<void> {
+    if (run.big || (run.count === 1 && zeroChunks.has(m.chunks[run.first].id))) {
+      // A chunk larger than a slot (read and verified by readBlob), or one found to be zeros since the plan was made.
+      if (zeroChunks.has(m.chunks[run.first].id)) return out.hole(run.pos, run.len);
+      const data = await this.repo.readBlob(m.chunks[run.first].id, locs[run.first]);
+      if (isAllZero(data)) {
+        noteZero(m.chunks[run.first].id);
+        return out.hole(run.pos, run.len);
       }
-      const handles: FileHandle[] = [];
-      for (let i = run.first; i < run.first + run.count; i++) handles.push(await this.repo.handle(locs[i].packId));
-      const slot = await A.take();
+      return out.writeAt(data, run.pos);
+    }
+    const handles: FileHandle[] = [];
+    for (let i = run.first; i < run.first + run.count; i++) handles.push(await this.repo.handle(locs[i].packId));
+    const A = arena();
+    const slot = await A.take();
+    try {
       const addr = A.addr(slot, run.pos % 4096);
       const reads: ArenaRead[] = [];
       const packOf = new Map<ArenaRead, string>();
       const xxh: Array<{ addr: number; len: number }> = [];
+      const expect = new Uint8Array(8 * run.count);
       let at = addr;
       for (let i = run.first; i < run.first + run.count; i++) {
         const loc = locs[i];
@@ -172,98 +209,32 @@ export class Restore {
           packOf.set(read, loc.packId);
         }
         xxh.push({ addr: at, len: loc.length });
+        expect.set(loc.checksum, 8 * (i - run.first));
         at += loc.length;
       }
-      const p = pool
-        .run({ reads, xxh }, (read, at) => {
-          const packId = packOf.get(read) ?? locs[run.first].packId;
-          return new CairnError('CORRUPT', `pack ${packId}: file ends early (wanted ${read.len} bytes at ${read.pos}, got ${at - read.pos})`, { hint: 'run cairn fsck' });
-        })
-        .then((pooled) => ({ pooled }));
-      p.catch(() => {});
-      return { ...run, slot, addr, p };
-    };
-    const queue: Item[] = [];
-    let next = 0;
-    const fill = async () => {
-      while (queue.length < pool.window && next < runs.length) queue.push(await start(runs[next++]));
-    };
-    try {
-      await fill();
-      while (queue.length > 0) {
-        const item = queue.shift()!;
-        let r: { pooled?: PoolResult; data?: Buffer; hole?: boolean };
-        try {
-          r = await item.p;
-          await fill();
-        } catch (err) {
-          if (item.slot >= 0) A.give(item.slot);
-          throw err;
-        }
-        if (r.hole) {
-          await out.skip(item.len);
-          continue;
-        }
-        if (r.data) {
-          // A chunk larger than a slot, read and verified by readBlob.
-          if (isAllZero(r.data)) {
-            noteZero(m.chunks[item.first].id);
-            await out.skip(r.data.length);
-          } else await out.append(r.data);
-          continue;
-        }
-        for (let i = 0; i < item.count; i++) {
-          const loc = locs[item.first + i];
-          if (!r.pooled!.xxh![i].equals(loc.checksum)) {
-            A.give(item.slot);
-            throw new CairnError('CORRUPT', `object ${m.chunks[item.first + i].id.slice(0, 12)} in pack ${loc.packId} is damaged (checksum mismatch)`, { hint: 'run cairn fsck', fields: { id: m.chunks[item.first + i].id } });
-          }
-        }
-        await this.appendRun(out, m, item, locs);
+      const short = (read: ArenaRead, at: number) => {
+        const packId = packOf.get(read) ?? locs[run.first].packId;
+        return new CairnError('CORRUPT', `pack ${packId}: file ends early (wanted ${read.len} bytes at ${read.pos}, got ${at - read.pos})`, { hint: 'run cairn fsck' });
+      };
+      const r = here ? await readHere({ reads, xxh, expect }, short) : await readPool().run({ reads, xxh, expect }, short);
+      if (!here) poolWarm = true;
+      if (r.mismatch !== undefined) {
+        const i = run.first + r.mismatch;
+        throw new CairnError('CORRUPT', `object ${m.chunks[i].id.slice(0, 12)} in pack ${locs[i].packId} is damaged (checksum mismatch)`, { hint: 'run cairn fsck', fields: { id: m.chunks[i].id } });
       }
-      await out.finish();
+      // Verified: written from where it is, but chunks of zeros, which are left as holes.
+      const zeros: Array<[number, number]> = [];
+      for (let i = run.first, off = 0; i < run.first + run.count; off += locs[i++].length) {
+        const len = locs[i].length;
+        if (!isAllZero(A.view(addr + off, len))) continue;
+        noteZero(m.chunks[i].id);
+        const last = zeros[zeros.length - 1];
+        if (last && last[1] === off) last[1] += len;
+        else zeros.push([off, off + len]);
+      }
+      await out.writeAt(A.view(addr, run.len), run.pos, zeros);
     } finally {
-      // Nothing may still read into the arena, or through the pack handles, once this returns.
-      for (const q of queue) {
-        await q.p.catch(() => {});
-        if (q.slot >= 0) A.give(q.slot);
-      }
-    }
-  }
-
-  /**
-   * A verified run of chunks in an arena slot, to `out`: from where they
-   * are, except chunks of zeros, which become holes; the slot goes back once
-   * every piece written from it is.
-   */
-  private async appendRun(out: DirectWriter, m: FileManifest, item: { first: number; count: number; addr: number; len: number; slot: number }, locs: Location[]): Promise<void> {
-    const A = arena();
-    const slot = item.slot;
-    const pieces: Array<{ off: number; len: number; zero: boolean }> = [];
-    for (let i = item.first, off = 0; i < item.first + item.count; off += locs[i++].length) {
-      const len = locs[i].length;
-      const zero = isAllZero(A.view(item.addr + off, len));
-      if (zero) noteZero(m.chunks[i].id);
-      const last = pieces[pieces.length - 1];
-      if (last && last.zero === zero) last.len += len;
-      else pieces.push({ off, len, zero });
-    }
-    if (pieces.length === 1 && !pieces[0].zero) return out.appendOwned(item.addr, item.len, () => A.give(slot));
-    let left = pieces.filter((p) => !p.zero).length;
-    const release = () => {
-      if (--left === 0) A.give(slot);
-    };
-    if (left === 0) A.give(slot);
-    let k = 0;
-    try {
-      for (; k < pieces.length; k++) {
-        const p = pieces[k];
-        if (p.zero) await out.skip(p.len);
-        else await out.appendOwned(item.addr + p.off, p.len, release); // releases its piece even when it throws
-      }
-    } catch (err) {
-      for (k++; k < pieces.length; k++) if (!pieces[k].zero) release();
-      throw err;
+      A.give(slot);
     }
   }
 
@@ -273,9 +244,21 @@ export class Restore {
     if (typeof dest === 'string') await mkdir(dirname(dest), { recursive: true });
     const tmp = typeof dest === 'string' ? tmpName(dest) : Buffer.concat([dest, Buffer.from(tmpName(''))]);
     // Private until complete: the file's recorded mode may be narrower than the default (a key).
-    const out = await DirectWriter.create(tmp, 'w', 0o600);
+    const size = locs.reduce((n, l) => n + l.length, 0);
+    if (size >= POOL_START_FILE && !poolWarm) {
+      // Starts the pool's threads now, while the file is created; runs are read here until one answers.
+      readPool()
+        .run({ reads: [] })
+        .then(
+          () => (poolWarm = true),
+          () => {},
+        );
+    }
+    const out = size >= POOL_MIN_FILE ? await PositionalWriter.create(tmp, 'w', size, 0o600) : await DirectWriter.create(tmp, 'w', 0o600);
     try {
-      await this.writeContent(out, m, locs);
+      if (out instanceof PositionalWriter) await this.writeParallel(out, m, locs);
+      else await this.writeContent(out, m, locs);
+      // One fsync: the direct writes' blocks and the partial blocks written through the page cache alike.
       await out.fh.sync();
       await out.close();
       await chmod(tmp, m.mode ?? legacyFileMode(m.exec));
@@ -323,6 +306,43 @@ export class Restore {
   }
 }
 
+/** Whether a pool thread of this process has answered a restore's job: it is started (threads stay once started). */
+let poolWarm = false;
+
+/** A pool job's reads and XXH64 checks done on this thread (reads on libuv's), for while the pool's threads start. */
+async function readHere(job: { reads: ArenaRead[]; xxh: Array<{ addr: number; len: number }>; expect: Uint8Array }, short: (read: ArenaRead, at: number) => Error): Promise<{ mismatch?: number }> {
+  const A = arena();
+  await Promise.all(
+    job.reads.map(async (r) => {
+      const dest = A.view(r.addr, r.len);
+      for (let done = 0; done < r.len; ) {
+        const n = await new Promise<number>((resolve, reject) => fsRead(r.fd, dest, done, r.len - done, r.pos + done, (err, n) => (err ? reject(err) : resolve(n))));
+        if (n === 0) throw short(r, r.pos + done);
+        done += n;
+      }
+    }),
+  );
+  for (let i = 0; i < job.xxh.length; i++) {
+    const sum = A.xxh64(job.xxh[i].addr, job.xxh[i].len);
+    if (!sum.equals(job.expect.subarray(8 * i, 8 * i + 8))) return { mismatch: i };
+  }
+  return {};
+}
+
+/** Consecutive chunks of a file read (or skipped) together. */
+interface Run {
+  /** Index of the first chunk. */
+  first: number;
+  count: number;
+  /** Its place in the file. */
+  pos: number;
+  len: number;
+  /** A chunk larger than a slot takes: read by readBlob. */
+  big: boolean;
+  /** Chunks known to be all zeros: not read, left as a hole. */
+  hole?: boolean;
+}
+
 /**
  * IDs of chunks found to hold only zeros (the runs of a sparse file, which
  * dedup to a few IDs): restores leave them as holes without reading them.
@@ -343,4 +363,9 @@ function isAllZero(b: Uint8Array): boolean {
     if (Buffer.compare(b.subarray(off, off + n), ZEROS.subarray(0, n)) !== 0) return false;
   }
   return true;
+}
+
+/** @internal For tests: whether large restores send runs to the pool (true) or read them here until a pool thread answers (false, as in a fresh process). */
+export function poolWarmForTests(warm: boolean): void {
+  poolWarm = warm;
 }

@@ -351,3 +351,229 @@ export async function writeAllv(fh: FileHandle, bufs: Buffer[], pos: number): Pr
     if (skip > 0) bufs[0] = bufs[0].subarray(skip);
   }
 }
+
+/** Positional writes in flight in the process (they run on libuv's threads; the read pool's threads keep reading). */
+const MAX_POSITIONAL = 4;
+let positionalInflight = 0;
+const positionalWaiters: Array<() => void> = [];
+
+async function positionalSlot(): Promise<void> {
+  while (positionalInflight >= MAX_POSITIONAL) await new Promise<void>((resolve) => positionalWaiters.push(resolve));
+  positionalInflight++;
+}
+
+function positionalDone(): void {
+  positionalInflight--;
+  positionalWaiters.shift()?.();
+}
+
+/**
+ * A new file of known size written in any order: each range at its own
+ * position, several at once, so that ranges are written as soon as they are
+ * ready (read and verified) rather than in file order behind one another.
+ * Every byte of the file is handed over exactly once: by writeAt, or by hole
+ * for zeros that need no writing.
+ *
+ * The file is sized up front, so what is never written reads back as zeros
+ * (a hole). Whole 4 KiB blocks are written with O_DIRECT straight from the
+ * caller's arena memory, which sits at the same offset within a 4 KiB block
+ * as its place in the file (arena slots are laid out so). A block shared by
+ * two ranges (one's tail, the next one's head) is assembled in a staged
+ * block of the arena as its bytes arrive, in whichever order, and written by
+ * the range that completes it, in the same writev as its whole blocks; so
+ * no partial block goes through the page cache, except the file's last,
+ * and one fsync of `fh` makes all of it durable. Where O_DIRECT is not
+ * supported, or a direct write fails with EINVAL, the same writes go
+ * through the page cache.
+ */
+export class PositionalWriter {
+  private readonly arena: Arena = arena();
+  /** Direct handles given up after EINVAL: closed with the file, once no write can still be using them. */
+  private dropped: FileHandle[] = [];
+  /** Blocks being assembled, by their position: arena address of the staged copy, bytes still to come. */
+  private staged = new Map<number, { addr: Promise<number> | number; missing: number }>();
+  /** Arena slots holding staged blocks, and the free staged blocks among them. */
+  private stageSlots: number[] = [];
+  private freeBlocks: number[] = [];
+
+  private constructor(
+    /** The file opened normally: fsync and close are done on it (and every write where O_DIRECT is off). */
+    readonly fh: FileHandle,
+    private direct: FileHandle | undefined,
+    /** The file's size. */
+    readonly size: number,
+  ) {}
+
+  /** Creates `path` (flags 'w' or 'wx') with `size` bytes of zeros (a hole) to be written over. */
+  static async create(path: string | Buffer, flags: 'w' | 'wx', size: number, mode = 0o644): Promise<PositionalWriter> {
+    const fh = await open(path, flags, mode);
+    let direct: FileHandle | undefined;
+    try {
+      await fh.truncate(size);
+      if (process.platform === 'linux' && constants.O_DIRECT && process.env.CAIRN_NO_DIRECT_IO !== '1') {
+        direct = await open(path, constants.O_WRONLY | constants.O_DIRECT).catch(() => undefined);
+      }
+    } catch (err) {
+      await fh.close().catch(() => {});
+      throw err;
+    }
+    return new PositionalWriter(fh, direct, size);
+  }
+
+  /** Whether whole blocks still bypass the page cache (see DirectWriter.directIO). */
+  get directIO(): boolean {
+    return this.direct !== undefined;
+  }
+
+  /** A zeroed 4 KiB block of the arena for a block being assembled. */
+  private async stageBlock(): Promise<number> {
+    while (this.freeBlocks.length === 0) {
+      const slot = await this.arena.take();
+      this.stageSlots.push(slot);
+      for (let off = 0; off + BLOCK <= SLOT_SIZE; off += BLOCK) this.freeBlocks.push(this.arena.addr(slot, off));
+    }
+    const addr = this.freeBlocks.pop()!;
+    this.arena.view(addr, BLOCK).fill(0);
+    return addr;
+  }
+
+  /**
+   * Adds the bytes of [pos, pos + len) (from `src`, or zeros) to the block
+   * at `block`; returns the staged block's address once the block is
+   * complete (its writer is then the caller).
+   */
+  private async contribute(block: number, pos: number, len: number, src: Uint8Array | undefined): Promise<number | undefined> {
+    let st = this.staged.get(block);
+    if (!st) {
+      // Set before any wait, so that the block's other contributors find it.
+      st = { addr: this.stageBlock(), missing: Math.min(BLOCK, this.size - block) };
+      this.staged.set(block, st);
+    }
+    const addr = (st.addr = await st.addr);
+    if (src) this.arena.view(addr + (pos - block), len).set(src);
+    st.missing -= len;
+    if (st.missing > 0) return undefined;
+    this.staged.delete(block);
+    return addr;
+  }
+
+  /**
+   * Writes `data` at `pos`, except the whole blocks inside `zeros` (ranges
+   * of `data`, relative to it, known to be zeros): they are left as holes.
+   * `data` is a view of the arena for direct writes (any other memory goes
+   * through the page cache). Resolves once every byte this call is to write
+   * is written; the caller keeps `data` untouched until then.
+   */
+  async writeAt(data: Buffer, pos: number, zeros: Array<[number, number]> = []): Promise<void> {
+    const len = data.length;
+    if (len === 0) return;
+    const end = pos + len;
+    const inner0 = Math.min(end, Math.ceil(pos / BLOCK) * BLOCK);
+    const inner1 = Math.max(inner0, Math.floor(end / BLOCK) * BLOCK);
+    const segs: Array<{ pos: number; buf: Buffer; staged?: number }> = [];
+    // The partial blocks at the ends, shared with the neighbouring ranges.
+    if (pos % BLOCK !== 0) {
+      const b = pos - (pos % BLOCK);
+      const addr = await this.contribute(b, pos, inner0 - pos, data.subarray(0, inner0 - pos));
+      if (addr !== undefined) segs.push({ pos: b, buf: this.arena.view(addr, Math.min(BLOCK, this.size - b)), staged: addr });
+    }
+    // The whole blocks, but those wholly inside zeros.
+    let from = inner0;
+    const cut = (to: number) => {
+      if (to > from) segs.push({ pos: from, buf: data.subarray(from - pos, to - pos) });
+    };
+    for (const [z0, z1] of zeros) {
+      const a = Math.max(from, Math.ceil((pos + z0) / BLOCK) * BLOCK);
+      const b = Math.min(inner1, Math.floor((pos + z1) / BLOCK) * BLOCK);
+      if (b <= a) continue;
+      cut(a);
+      from = b;
+    }
+    cut(inner1);
+    if (end % BLOCK !== 0 && end > inner1 && (inner1 > pos || pos % BLOCK === 0)) {
+      const addr = await this.contribute(inner1, inner1, end - inner1, data.subarray(inner1 - pos));
+      if (addr !== undefined) segs.push({ pos: inner1, buf: this.arena.view(addr, Math.min(BLOCK, this.size - inner1)), staged: addr });
+    }
+    await this.writeSegs(segs);
+  }
+
+  /** Hands over [pos, pos + len) as zeros: nothing is written but the blocks it shares with written ranges. */
+  async hole(pos: number, len: number): Promise<void> {
+    if (len === 0) return;
+    const end = pos + len;
+    const segs: Array<{ pos: number; buf: Buffer; staged?: number }> = [];
+    const b0 = pos - (pos % BLOCK);
+    if (pos % BLOCK !== 0) {
+      const addr = await this.contribute(b0, pos, Math.min(end, b0 + BLOCK) - pos, undefined);
+      if (addr !== undefined) segs.push({ pos: b0, buf: this.arena.view(addr, Math.min(BLOCK, this.size - b0)), staged: addr });
+    }
+    const b1 = end - (end % BLOCK);
+    if (end % BLOCK !== 0 && (b1 !== b0 || pos % BLOCK === 0)) {
+      const addr = await this.contribute(b1, Math.max(pos, b1), end - Math.max(pos, b1), undefined);
+      if (addr !== undefined) segs.push({ pos: b1, buf: this.arena.view(addr, Math.min(BLOCK, this.size - b1)), staged: addr });
+    }
+    await this.writeSegs(segs);
+  }
+
+  /** Writes segments (sorted by position), contiguous ones in one writev; staged blocks are freed once written. */
+  private async writeSegs(segs: Array<{ pos: number; buf: Buffer; staged?: number }>): Promise<void> {
+    const groups: Array<{ pos: number; bufs: Buffer[] }> = [];
+    for (const sg of segs) {
+      const g = groups[groups.length - 1];
+      // Whole blocks only are joined: the file's last, partial block is written alone.
+      if (g && g.pos + g.bufs.reduce((n, b) => n + b.length, 0) === sg.pos && sg.buf.length % BLOCK === 0 && g.bufs.every((b) => b.length % BLOCK === 0)) g.bufs.push(sg.buf);
+      else groups.push({ pos: sg.pos, bufs: [sg.buf] });
+    }
+    try {
+      // Every write is waited for, also when one fails: nothing may still write once this settles.
+      const r = await Promise.allSettled(groups.map((g) => this.writeGroup(g.bufs, g.pos)));
+      for (const x of r) if (x.status === 'rejected') throw x.reason;
+    } finally {
+      for (const sg of segs) if (sg.staged !== undefined) this.freeBlocks.push(sg.staged);
+    }
+  }
+
+  private async writeGroup(bufs: Buffer[], pos: number): Promise<void> {
+    const len = bufs.reduce((n, b) => n + b.length, 0);
+    const d = this.direct;
+    // Direct: whole blocks, from arena memory at the file's block offset (the file's last, partial block goes through the page cache).
+    const ok = d && len % BLOCK === 0 && bufs.every((b) => b.buffer instanceof SharedArrayBuffer && b.byteOffset % BLOCK === 0 && b.length % BLOCK === 0);
+    if (d && ok) {
+      try {
+        await this.write(d, bufs, pos);
+        return;
+      } catch (err) {
+        // Alignment rules stricter than ours, or direct I/O refused after all: from now on, the page cache.
+        if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+        if (this.direct === d) {
+          this.direct = undefined;
+          this.dropped.push(d);
+        }
+      }
+    }
+    await this.write(this.fh, bufs, pos);
+  }
+
+  private async write(fh: FileHandle, bufs: Buffer[], pos: number): Promise<void> {
+    await positionalSlot();
+    try {
+      await writeAllv(fh, bufs, pos);
+    } finally {
+      positionalDone();
+    }
+  }
+
+  /** Closes both handles and gives back the staging memory; the caller has waited for its writes. */
+  async close(): Promise<void> {
+    const d = this.direct;
+    this.direct = undefined;
+    await d?.close().catch(() => {});
+    for (const h of this.dropped) await h.close().catch(() => {});
+    this.dropped = [];
+    for (const slot of this.stageSlots) this.arena.give(slot);
+    this.stageSlots = [];
+    this.freeBlocks = [];
+    this.staged.clear();
+    await this.fh.close();
+  }
+}
