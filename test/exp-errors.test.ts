@@ -164,7 +164,8 @@ test('a checkpoint out missing at a signal: exit 1 with a clear message, earlier
   const r = await cairn(['exp', 'run'], { cwd: w, env: { TRAIN_REMOVE_MODEL_AT: '2', CAIRN_KILL_GRACE: '2' } });
   assert.equal(r.code, 1, `exit 1:\n${r.stdout}\n${r.stderr}`);
   assertNoStack(r.stderr);
-  assert.match(r.stderr, /^cairn: error: .*model\.bin.*missing/m, r.stderr);
+  // Not anchored at a line start: the training script, stopped by SIGTERM as it reports the failure, may leave its own line unterminated.
+  assert.match(r.stderr, /cairn: error: .*model\.bin.*missing/, r.stderr);
   await assertFirstTwoKept(w, r.stdout);
 });
 
