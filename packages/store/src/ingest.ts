@@ -108,6 +108,7 @@ export class Ingest {
       r?: PoolResult;
     }
     const queue: Item[] = [];
+    let mostlyNew = !this.hashOnly;
     /** Items taken from the queue to be handed on; the first `done` of them are. */
     let batch: Item[] = [];
     let done = 0;
@@ -124,7 +125,9 @@ export class Ingest {
         packPos = landing(packPos, len);
         const addr = A.addr(slot, packPos % 4096);
         packPos += len;
-        const item: Item = { slot, addr, len, p: pool.run({ reads: [{ fd: fh.fd, pos, len, addr }], sha: { addr, len }, xxh: [{ addr, len }] }) };
+        // XXH64 here, in cache, while chunks are turning out new; else the few new ones get theirs when appended.
+        const xxh = mostlyNew ? [{ addr, len }] : undefined;
+        const item: Item = { slot, addr, len, p: pool.run({ reads: [{ fd: fh.fd, pos, len, addr }], sha: { addr, len }, xxh }) };
         item.p.then((r) => (item.r = r), () => {});
         queue.push(item);
       }
@@ -145,12 +148,13 @@ export class Ingest {
           await repo.yieldPoint();
           for (const id of ids) repo.touch(id);
           known = await repo.index.hasMany(ids);
+          mostlyNew = 2 * known.filter((k) => !k).length >= known.length;
         }
         while (done < batch.length) {
           const { slot, addr, len, r } = batch[done];
           const id = ids[done++];
           if (this.hashOnly || known[done - 1] || repo.session.has(id)) A.give(slot);
-          else await repo.addOwned(id, r!.sha!, addr, len, () => A.give(slot), { type: 'chunk', size: len, checksum: r!.xxh![0] });
+          else await repo.addOwned(id, r!.sha!, addr, len, () => A.give(slot), { type: 'chunk', size: len, checksum: r!.xxh?.[0] });
           manifest.chunks.push({ id, length: len });
           manifest.size += len;
           opts.onProgress?.(manifest.size);

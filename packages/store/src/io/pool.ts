@@ -111,16 +111,22 @@ interface Pending {
 interface Thread {
   worker: Worker;
   jobs: Map<number, Pending>;
+  /** Sum of the weights of its jobs. */
+  load: number;
   dead: boolean;
 }
 
 /**
- * Jobs a thread holds at once. One: the rest wait here and go to whichever
- * thread is free first. (With two, a thread took a second 24 MiB scan behind
- * its first while the other thread, briefly full of small copy jobs, then sat
- * idle for most of a 1 GiB ingest.)
+ * What a thread holds at once, in weight: a scan (a cdc job, tens of MiB)
+ * weighs 2, anything else 1. So a thread holds one scan, or two smaller
+ * jobs (the next is there when one ends), and the rest wait here for
+ * whichever thread is free first. (With two scans allowed, one thread took a
+ * second 24 MiB scan behind its first while the other, briefly full of
+ * small copy jobs, then sat idle for most of a 1 GiB ingest; with one job of
+ * any kind, a file of many small tensors waited on a round trip per chunk.)
  */
-const PER_THREAD = 1;
+const THREAD_LOAD = 2;
+const weight = (job: PoolJob) => (job.cdc ? 2 : 1);
 
 export class ReadPool {
   private threads: Thread[] = [];
@@ -154,7 +160,7 @@ export class ReadPool {
 
   private spawn(): Thread {
     const worker = new Worker(new URL('./pool-worker.js', import.meta.url), { workerData: { memory: arena().memory } });
-    const thread: Thread = { worker, jobs: new Map(), dead: false };
+    const thread: Thread = { worker, jobs: new Map(), load: 0, dead: false };
     worker.on('message', (r: PoolReply) => this.settle(thread, r));
     const fail = (err: Error) => {
       if (thread.dead) return;
@@ -191,6 +197,7 @@ export class ReadPool {
     const p = thread.jobs.get(r.job);
     if (!p) return;
     thread.jobs.delete(r.job);
+    thread.load -= weight(p.req);
     if (--this.outstanding === 0) this.refresh();
     this.pump();
     if (r.error) {
@@ -235,11 +242,13 @@ export class ReadPool {
   /** Sends waiting jobs to the least busy threads that have room. */
   private pump(): void {
     while (this.waiting.length > 0) {
+      const w = weight(this.waiting[0].p.req);
       let thread: Thread | undefined;
-      for (const t of this.threads) if (t.jobs.size < PER_THREAD && (!thread || t.jobs.size < thread.jobs.size)) thread = t;
+      for (const t of this.threads) if (t.load + w <= THREAD_LOAD && (!thread || t.load < thread.load)) thread = t;
       if (!thread) return;
       const { id, p } = this.waiting.shift()!;
       thread.jobs.set(id, p);
+      thread.load += w;
       thread.worker.postMessage({ job: id, ...p.req } satisfies PoolRequest);
     }
   }
