@@ -1,6 +1,7 @@
 import { CairnError, isCairnError, objectLinks, sha256, type ObjectId, type ObjectType } from '@cairn/store';
 import type { CopyReport, ObjectReader, ObjectWriter } from './copy-objects.js';
 import { MAX_OBJECT_BYTES } from './manifest.js';
+import { childrenFirst } from './children-first.js';
 
 /** A remote that reads many objects at once, in ranges of its packs (RemoteBackend.getMany); each object checked against its ID. */
 export interface BulkReader extends ObjectReader {
@@ -111,29 +112,9 @@ export async function receiveObjects(from: BulkReader, to: ObjectWriter, roots: 
   }
 
   // Then the linking objects, each after all it links to.
-  const placed = new Set<ObjectId>();
-  for (const root of roots) {
-    if (!linking.has(root) || placed.has(root)) continue;
-    const stack: Array<{ id: ObjectId; next: number }> = [{ id: root, next: 0 }];
-    placed.add(root);
-    while (stack.length > 0) {
-      const top = stack[stack.length - 1];
-      const out = linking.get(top.id)!.links;
-      let pushed = false;
-      while (top.next < out.length) {
-        const child = out[top.next++];
-        if (!linking.has(child) || placed.has(child)) continue;
-        placed.add(child);
-        stack.push({ id: child, next: 0 });
-        pushed = true;
-        break;
-      }
-      if (!pushed) {
-        const obj = linking.get(top.id)!;
-        await write(top.id, obj.type, obj.data);
-        stack.pop();
-      }
-    }
+  for (const id of childrenFirst(roots, (x) => linking.has(x), (x) => linking.get(x)!.links)) {
+    const obj = linking.get(id)!;
+    await write(id, obj.type, obj.data);
   }
   return report;
 }

@@ -1,5 +1,6 @@
 import { CairnError, objectLinks, type ObjectId, type ObjectType, type Store } from '@cairn/store';
 import type { CopyReport, ObjectWriter } from './copy-objects.js';
+import { childrenFirst } from './children-first.js';
 
 /** A writer that takes bytes a local store verified without hashing them again (RemoteBackend.putVerified). */
 export interface VerifiedWriter extends ObjectWriter {
@@ -76,30 +77,11 @@ export async function sendObjects(from: Pick<Store, 'readObject' | 'readObjects'
   }
 
   // Children before parents: a post-order of the missing objects from the roots.
-  const order: ObjectId[] = [];
-  const placed = new Set<ObjectId>();
-  for (const root of roots) {
-    if (!want.has(root) || placed.has(root)) continue;
-    const stack: Array<{ id: ObjectId; next: number }> = [{ id: root, next: 0 }];
-    placed.add(root);
-    while (stack.length > 0) {
-      const top = stack[stack.length - 1];
-      const out = links.get(top.id) ?? [];
-      let pushed = false;
-      while (top.next < out.length) {
-        const child = out[top.next++];
-        if (!want.has(child) || placed.has(child)) continue;
-        placed.add(child);
-        stack.push({ id: child, next: 0 });
-        pushed = true;
-        break;
-      }
-      if (!pushed && top.next >= out.length) {
-        order.push(top.id);
-        stack.pop();
-      }
-    }
-  }
+  const order = childrenFirst(
+    roots,
+    (id) => want.has(id),
+    (id) => links.get(id) ?? [],
+  );
 
   const fast = verified(to);
   const sizes = await from.statMany(order);
