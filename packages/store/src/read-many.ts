@@ -13,6 +13,7 @@ import { CairnError } from './errors.js';
 import type { Location } from './index-db.js';
 import { readPool, type ArenaRead } from './io/pool.js';
 import { arena, SLOT_DATA } from './io/arena.js';
+import { Inflight } from './io/inflight.js';
 import type { ObjectId, ObjectType } from './types.js';
 
 export interface ReadObject {
@@ -220,8 +221,7 @@ export async function copyMany(src: ReadManySource, items: Array<{ id: ObjectId;
   const window = Math.max(1, opts.window ?? 4);
   const A = arena();
   const pool = readPool();
-  const inflight = new Set<Promise<void>>();
-  let failed: unknown;
+  const inflight = new Inflight(window);
   let started = 0;
   const copyBatch = async (batch: Batch, positions: number[]): Promise<void> => {
     if (batch.big) {
@@ -250,26 +250,18 @@ export async function copyMany(src: ReadManySource, items: Array<{ id: ObjectId;
       const ids = part.map((x) => x.id);
       let k = 0;
       for (const batch of batches(ids, await src.locateMany(ids))) {
-        if (failed) break outer;
+        if (inflight.failed) break outer;
         if (opts.deadline !== undefined && Date.now() >= opts.deadline && started > 0) break outer;
         const positions = part.slice(k, k + batch.ids.length).map((x) => x.position);
         k += batch.ids.length;
         started += batch.ids.length;
-        const p = copyBatch(batch, positions).then(
-          () => opts.onCopied?.(batch.ids.length, batch.len),
-          (err) => {
-            failed ??= err;
-          },
-        );
-        inflight.add(p);
-        void p.then(() => inflight.delete(p));
-        while (inflight.size >= window) await Promise.race(inflight);
+        await inflight.add(copyBatch(batch, positions).then(() => opts.onCopied?.(batch.ids.length, batch.len)));
       }
     }
   } finally {
-    await Promise.all(inflight);
+    await inflight.drain();
   }
-  if (failed) throw failed;
+  await inflight.settle();
   return started;
 }
 

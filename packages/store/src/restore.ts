@@ -7,6 +7,7 @@ import type { Location } from './index-db.js';
 import { DirectWriter, PositionalWriter } from './io/direct.js';
 import { readPool, type ArenaRead } from './io/pool.js';
 import { arena, SLOT_DATA, SLOT_SIZE } from './io/arena.js';
+import { Inflight } from './io/inflight.js';
 import { decodeFile, decodeTreeObject, entryNameBytes, legacyFileMode, MODE_BITS, type FileManifest } from './objects.js';
 import { syncDir, tmpName } from './fsutil.js';
 import { childPath } from './ingest.js';
@@ -145,33 +146,20 @@ export class Restore {
     }
     // Runs in flight, each holding a slot from its read to the end of its write: the pool's window of reads, and as many again waiting on or in writes (fewer, and reads stall behind writes: 8 in all restored 1 GiB ~15% slower than 24 on a 2-core VM).
     const window = Math.min(RESTORE_WINDOW_MAX, pool.window + RESTORE_WRITING);
-    const inflight = new Set<Promise<void>>();
-    let failed: unknown;
+    const inflight = new Inflight(window);
     // Until a pool thread has answered (starting one takes tens of milliseconds, far more on a busy machine), runs are read here: a run sent to a thread still starting would hold up the whole file.
     try {
       for (const run of runs) {
-        if (failed) break;
-        if (run.hole) {
-          // Known zeros: nothing is written but the blocks they share with written runs.
-          const p = out.hole(run.pos, run.len).catch((err) => {
-            failed ??= err;
-          });
-          inflight.add(p);
-          void p.then(() => inflight.delete(p));
-          continue;
-        }
-        const p = this.restoreRun(out, m, locs, run, !poolWarm).catch((err) => {
-          failed ??= err;
-        });
-        inflight.add(p);
-        void p.then(() => inflight.delete(p));
-        while (inflight.size >= window) await Promise.race(inflight);
+        if (inflight.failed) break;
+        // Known zeros: nothing is written but the blocks they share with written runs.
+        if (run.hole) await inflight.add(out.hole(run.pos, run.len), false);
+        else await inflight.add(this.restoreRun(out, m, locs, run, !poolWarm));
       }
     } finally {
       // Nothing may still read into the arena, or write to the file, once this returns.
-      await Promise.all(inflight);
+      await inflight.drain();
     }
-    if (failed) throw failed;
+    await inflight.settle();
   }
 
   /** One run: read and verified on a pool thread (or `here`), then its chunks that are not zeros written at their place. */
