@@ -1,7 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 const CLI_ENTRY = fileURLToPath(new URL('../bin/cairn.js', import.meta.url));
+/** Niceness of a background push (0 normal, 19 lowest): below the training and cairn's own recording. */
+export const PUSH_NICE = 10;
 
 /**
  * `exp run --push`: after each checkpoint, `cairn exp push NAME` in a child
@@ -36,6 +39,17 @@ export class AutoPush {
     const args = [CLI_ENTRY, 'exp', 'push', this.name!, '--json', ...(this.remote !== undefined ? ['-r', this.remote] : []), ...(this.store !== undefined ? ['--store', this.store] : [])];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
+    // The push is background work: on a machine with few cores its CPU (start-up,
+    // reading and hashing packs) competes with the training and with the next
+    // checkpoint's recording, so it yields to both. Best effort: a host that
+    // refuses (no such process yet, a sandbox) still pushes, at normal priority.
+    if (child.pid !== undefined) {
+      try {
+        setPriority(child.pid, PUSH_NICE);
+      } catch {
+        // keep the default priority
+      }
+    }
     let stderr = '';
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
     this.running = new Promise<void>((resolve) => {
@@ -60,6 +74,11 @@ export class AutoPush {
         resolve();
       });
     });
+  }
+
+  /** The push child running now, if any (its process ID). */
+  get pid(): number | undefined {
+    return this.child?.pid;
   }
 
   get busy(): boolean {
