@@ -41,7 +41,7 @@ const CLI = join(ROOT, 'packages/cli/bin/cairn.js');
 
 function parseArgs(argv) {
   const o = {
-    size: '64MiB',
+    size: '256MiB',
     checkpoints: 4,
     scenarios: 'full,frozen,lora',
     reps: 3,
@@ -92,7 +92,7 @@ function parseArgs(argv) {
 }
 
 const USAGE = `node bench/remote.mjs [--start-s3] [--endpoint URL] [--access-key K] [--secret-key S] [--bucket B]
-  [--size 64MiB] [--checkpoints 4] [--scenarios full,frozen,lora] [--reps 3] [--no-peers]
+  [--size 256MiB] [--checkpoints 4] [--scenarios full,frozen,lora] [--reps 3] [--no-peers]
   [--blocked 64MiB:6 | --no-blocked] [--step-s 4] [--out FILE] [--work DIR] [--keep]
 `;
 
