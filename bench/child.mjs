@@ -1,7 +1,7 @@
 // One store operation in its own process, so its peak RSS is the store's alone.
 //
 //   node bench/child.mjs init    STORE
-//   node bench/child.mjs ingest  STORE FILE
+//   node bench/child.mjs ingest  STORE FILE [PREVIOUS]   (PREVIOUS: the ID of the file's earlier version, as exp run passes it)
 //   node bench/child.mjs restore STORE ID DEST
 //   node bench/child.mjs stats   STORE
 //
@@ -47,7 +47,7 @@ async function main() {
     out.rssAfterOpenKiB = Math.round(process.memoryUsage().rss / 1024);
     t = nowMs();
     const cpu = process.cpuUsage();
-    if (op === 'ingest') out.id = await store.putPath(a);
+    if (op === 'ingest') out.id = await store.putPath(a, b ? { previous: b } : {});
     else await store.getToPath(a, b);
     out.opMs = nowMs() - t;
     // CPU time of every thread (the pool's included): steadier than wall time on a loaded machine.

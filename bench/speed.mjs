@@ -11,7 +11,7 @@
 // Cases (each one timed next to a cp + fsync of the same file, alternated
 // rep by rep so that load drift hits both alike):
 //   add        `store add` of SIZE (and --big) random bytes into an empty store (content-defined chunking path)
-//   rewrite    SIZE random bytes stored, 10% rewritten in place (10 scattered regions), stored again
+//   rewrite    SIZE random bytes stored, 10% rewritten in place (10 scattered regions), stored again with the previous version's ID (as exp run does)
 //   restore    full / frozen / lora safetensors checkpoints of SIZE, restored from a cold page cache
 //   small      --small random bytes: add, and restore from a cold page cache
 //   tensor     add of a safetensors checkpoint of SIZE (the tensor-layout path)
@@ -258,8 +258,8 @@ async function initStore(dir) {
 }
 
 /** cairn in a child: Store.open + putPath + close (Node start-up excluded). */
-async function cairnAdd(store, file, t) {
-  const r = await runChild('ingest', [store, file], { env: childEnv(t) });
+async function cairnAdd(store, file, t, previous) {
+  const r = await runChild('ingest', [store, file, ...(previous ? [previous] : [])], { env: childEnv(t) });
   return { ms: r.openMs + r.opMs + r.closeMs, cpuMs: r.opCpuMs, rssKiB: r.maxRssKiB, id: r.id, openMs: r.openMs, opMs: r.opMs, closeMs: r.closeMs, coldMs: r.coldMs, wallMs: r.wallMs };
 }
 
@@ -426,7 +426,8 @@ async function runRewrite() {
   writeRandomFile(src, sizeBytes, `${opt.seed}/rewrite`);
   // Both stores follow the same history: every version stored in each, so each timed add finds 90% already there.
   await initStore(storeA);
-  await cairnAdd(storeA, src, poolDefault);
+  // As `exp run` records a checkpoint: with the ID of the out's previous version (PutOptions.previous).
+  let previous = (await cairnAdd(storeA, src, poolDefault)).id;
   if (useCli) {
     await initStore(storeB);
     await cairnAdd(storeB, src, poolDefault);
@@ -438,7 +439,11 @@ async function runRewrite() {
       rewritten = rewriteScattered(src, sizeBytes, 0.1, `${opt.seed}/rewrite/${iter}`);
       warmRead([src]);
     },
-    cairn: async ({ t }) => ({ ...(await cairnAdd(storeA, src, t)), rewritten }),
+    cairn: async ({ t }) => {
+      const r = await cairnAdd(storeA, src, t, previous);
+      previous = r.id;
+      return { ...r, rewritten };
+    },
     cli: async ({ t }) => cliAdd(storeB, src, t),
     cp: async () => {
       const r = await cpFsync(src, dst);
@@ -609,7 +614,7 @@ function renderMarkdown(results, { chart } = {}) {
   for (const n of [
     'cairn: `Store.open` + operation + `close` in a child process (`bench/child.mjs`), Node start-up excluded — what a checkpoint costs inside a running `cairn exp run`. CPU ms = the operation\'s CPU time, every thread. CLI: `cairn store add FILE` / `cairn store get ID DEST`, spawn to exit (Node start-up included). Restores, cairn\'s and the CLI\'s, are followed by a timed `sync DEST DESTDIR`, as the baseline fsyncs its copy and folder.',
     'Baseline: `cp SRC DST && sync DST DSTDIR`, spawn to exit, next to every cairn measurement (same rep, same thread count, order alternated rep by rep). Ratio = cairn ÷ that cp; the table shows the median of the per-rep ratios and the median ms of each side.',
-    'Adds: the source file is in the page cache for both (a checkpoint just written), the store is empty (`add`, `tensor`) or holds every earlier version (`rewrite`: 10 regions of 1% each rewritten in place with new random bytes before every rep).',
+    'Adds: the source file is in the page cache for both (a checkpoint just written), the store is empty (`add`, `tensor`) or holds every earlier version (`rewrite`: 10 regions of 1% each rewritten in place with new random bytes before every rep; cairn is given the ID of the version before, as `exp run` gives it for a checkpoint out, so unchanged chunks are recognised by their XXH64 instead of hashed again; the CLI column, `cairn store add`, has no previous version and hashes every byte).',
     'Restores: cold page cache without root: before every cairn restore the store\'s `packs/` and `index/` files are fsynced and dropped with `dd if=FILE iflag=nocache count=0` (POSIX_FADV_DONTNEED), before every baseline the cp source; `fincore` checks that nothing stayed resident. The restored checkpoint is checkpoint 1 of `bench/scenarios.mjs` (full: every tensor changed since checkpoint 0; frozen: ~10%; lora: ~1%), stored after checkpoint 0. Every restore, cairn\'s, the CLI\'s and cp\'s, is compared with the original by SHA-256.',
     'Peak RSS: the child\'s `process.resourceUsage().maxRSS`; the CLI\'s is sampled from /proc (VmHWM).',
     `Before every timed step an untimed \`sync -f\` flushes what earlier steps left dirty. The machine may be shared: load average is above; CPU time is the steadier figure under load.`,

@@ -271,7 +271,7 @@ async function runLocked(
       opts.storeDir,
       async (store) => {
         waited = performance.now() - asked;
-        return append(store, await capturePaths(store, ws, paths, what), metrics);
+        return append(store, await capturePaths(store, ws, paths, what, lastOuts), metrics);
       },
       { priority: true },
     );
@@ -383,7 +383,7 @@ async function runLocked(
     // leaves its params, deps and metrics). The outs are captured once, in one session.
     const metrics = await readAllMetrics();
     const final = await Store.with(opts.storeDir, async (store) => {
-      const now = await capturePaths(store, ws, allOuts, 'out');
+      const now = await capturePaths(store, ws, allOuts, 'out', lastOuts);
       if (recorded.length > 0 && sameEntries(now, lastOuts)) return undefined;
       return append(store, now, metrics);
     });

@@ -14,15 +14,20 @@ export interface Captured {
   kind: 'file' | 'tree';
 }
 
-/** Stores each path; a missing path is NOT_FOUND naming `what` (e.g. "checkpoint out"). */
-export async function capturePaths(store: Store, workspace: string, paths: string[], what: string): Promise<Record<string, Captured>> {
+/**
+ * Stores each path; a missing path is NOT_FOUND naming `what` (e.g.
+ * "checkpoint out"). `previous`: what the same paths held at the last
+ * checkpoint, so that a large file rewritten in place costs only what
+ * changed in it (the store's PutOptions.previous).
+ */
+export async function capturePaths(store: Store, workspace: string, paths: string[], what: string, previous: Record<string, { id: string }> = {}): Promise<Record<string, Captured>> {
   const out: Record<string, Captured> = {};
   for (const p of paths) {
     const abs = path.resolve(workspace, p);
     const st = await lstat(abs).catch(() => undefined);
     if (!st) throw new CairnError('NOT_FOUND', `${what} '${p}' is missing`, { hint: `the stage must produce ${p}` });
     if (!st.isFile() && !st.isDirectory()) throw new CairnError('BAD_INPUT', `${what} '${p}' is neither a file nor a folder`);
-    const id = await store.putPath(abs);
+    const id = await store.putPath(abs, { previous: Object.hasOwn(previous, p) ? previous[p].id : undefined });
     const s = await store.stat(id);
     out[p] = { id, size: s.size, kind: st.isDirectory() ? 'tree' : 'file' };
   }

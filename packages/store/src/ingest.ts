@@ -10,9 +10,11 @@ import { TARGET_PACK_SIZE } from './pack/writer.js';
 import { chunkFile, chunkStream, planFileCuts } from './chunker/index.js';
 import { resolveOptions } from './chunker/options.js';
 import { cdcChunks, parallelCdcFits, type ChunkItem, type Placement } from './ingest-cdc.js';
+import { compareChunks, deltaAllowed, deltaChunks } from './ingest-delta.js';
+import type { Location } from './index-db.js';
 import { readPool, type PoolResult } from './io/pool.js';
 import { arena, SLOT_DATA } from './io/arena.js';
-import { encodeFile, encodeTree, encodeRecord, MODE_BITS, type FileManifest } from './objects.js';
+import { decodeFile, decodeTreeObject, encodeFile, encodeTree, encodeRecord, entryNameBytes, MODE_BITS, type FileManifest } from './objects.js';
 import { detachedWrite, type Repository } from './repository/repository.js';
 import type { ObjectId, ObjectType, TreeEntry, PutOptions } from './types.js';
 
@@ -251,6 +253,49 @@ export class Ingest {
     return this.putBlob('file', encodeFile(manifest), manifest.size);
   }
 
+  /** An earlier version's manifest and where its chunks are, if `id` is a file whose chunks the store holds. */
+  private async previousFile(id: ObjectId): Promise<{ manifest: FileManifest; locs: Location[] } | null> {
+    try {
+      const loc = await this.repo.locate(id);
+      if (loc.type !== 'file') return null;
+      const manifest = decodeFile(await this.repo.readTyped(id, 'file'), `file ${id.slice(0, 12)}`);
+      return { manifest, locs: await this.repo.locateMany(manifest.chunks.map((c) => c.id)) };
+    } catch (err) {
+      // Gone, or not what it claims: the file is simply chunked in full.
+      if (err instanceof CairnError && (err.code === 'NOT_FOUND' || err.code === 'CORRUPT' || err.code === 'BAD_INPUT')) return null;
+      throw err;
+    }
+  }
+
+  /** A new version of a stored file: see ingest-delta.ts. */
+  private async putDelta(fh: FileHandle, size: number, mode: number, prev: FileManifest, locs: Location[], opts: PutOptions): Promise<ObjectId> {
+    const repo = this.repo;
+    // Leased before anything can step aside: the manifest may name them.
+    for (const c of prev.chunks) repo.touch(c.id);
+    const cmp = compareChunks(fh, size, prev, locs);
+    const manifest: FileManifest = { size: 0, exec: (mode & 0o111) !== 0, mode, chunks: [] };
+    const queue: Array<{ length: number; id: Promise<ObjectId>; data?: Buffer }> = [];
+    const settle = async () => {
+      const { length, id, data } = queue.shift()!;
+      manifest.chunks.push({ id: data ? await this.putBlob('chunk', data, length, await id) : await id, length });
+      manifest.size += length;
+      opts.onProgress?.(manifest.size);
+    };
+    try {
+      for await (const item of deltaChunks(fh, size, prev, cmp, resolveOptions())) {
+        if ('reuse' in item) queue.push({ length: item.length, id: Promise.resolve(item.reuse) });
+        // Hashed here: the pool's threads are busy comparing, and a hash on libuv's threads costs a copy of the chunk.
+        else queue.push({ length: item.data.length, id: Promise.resolve(sha256(item.data).toString('hex')), data: item.data });
+        if (queue.length >= HASH_AHEAD) await settle();
+      }
+      while (queue.length > 0) await settle();
+      await cmp.done;
+    } finally {
+      await Promise.allSettled([cmp.done, ...queue.map((q) => q.id)]);
+    }
+    return this.putBlob('file', encodeFile(manifest), manifest.size);
+  }
+
   /** Stores a regular file; returns its file-manifest ID. */
   async putFile(path: string | Buffer, opts: PutOptions = {}): Promise<ObjectId> {
     const fh = await openForRead(path);
@@ -262,6 +307,10 @@ export class Ingest {
       if (st.size >= POOL_MIN_FILE) {
         const cuts = await planFileCuts(fh, st.size);
         if (cuts !== null && cuts.every((c, i) => c - (i === 0 ? 0 : cuts[i - 1]) <= SLOT_DATA)) return await this.putPlanned(fh, cuts, mode, opts);
+        if (cuts === null && opts.previous !== undefined && !this.hashOnly && deltaAllowed()) {
+          const prev = await this.previousFile(opts.previous);
+          if (prev) return await this.putDelta(fh, st.size, mode, prev.manifest, prev.locs, opts);
+        }
         if (cuts === null && parallelCdcFits(resolveOptions())) return await this.putCdc(fh, st.size, mode, opts);
       }
       return await this.putChunks(chunkFile(fh, st.size), mode, opts);
@@ -282,16 +331,17 @@ export class Ingest {
       throw ioError(err, path);
     }
     const entries: TreeEntry[] = [];
+    const before = opts.previous === undefined ? new Map<string, ObjectId>() : await this.previousEntries(opts.previous);
     const named = dirents.map((d) => ({ d, name: d.name as unknown as Buffer })).sort((a, b) => Buffer.compare(a.name, b.name));
     for (const { d, name: raw } of named) {
       const p = childPath(path, raw);
       const name = nameFields(raw);
       if (d.isFile()) {
         const st = await fsStat(p);
-        const id = await this.putFile(p, opts);
+        const id = await this.putFile(p, { ...opts, previous: before.get(raw.toString('latin1')) });
         entries.push({ ...name, kind: 'file', id, size: st.size, exec: (st.mode & 0o111) !== 0 });
       } else if (d.isDirectory()) {
-        const sub = await this.putDirectory(p, opts);
+        const sub = await this.putDirectory(p, { ...opts, previous: before.get(raw.toString('latin1')) });
         entries.push({ ...name, kind: 'tree', id: sub.id, size: sub.size, exec: false });
       } else if (d.isSymbolicLink()) {
         const target = await readlink(p, { encoding: 'buffer' });
@@ -302,6 +352,18 @@ export class Ingest {
     }
     const size = entries.reduce((n, e) => n + e.size, 0);
     return { id: await this.putBlob('tree', encodeTree(entries, mode), size), size };
+  }
+
+  /** An earlier version's entries by name (as bytes, latin1), if `id` is a stored tree. */
+  private async previousEntries(id: ObjectId): Promise<Map<string, ObjectId>> {
+    try {
+      if ((await this.repo.locate(id)).type !== 'tree') return new Map();
+      const { entries } = decodeTreeObject(await this.repo.readTyped(id, 'tree'), `tree ${id.slice(0, 12)}`);
+      return new Map(entries.filter((e) => e.kind !== 'link').map((e) => [entryNameBytes(e).toString('latin1'), e.id]));
+    } catch (err) {
+      if (err instanceof CairnError && (err.code === 'NOT_FOUND' || err.code === 'CORRUPT' || err.code === 'BAD_INPUT')) return new Map();
+      throw err;
+    }
   }
 
   /** Stores a file or a folder, whichever `path` is. */

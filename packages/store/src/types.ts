@@ -118,4 +118,12 @@ export interface RepairReport {
 export interface PutOptions {
   /** Called with the bytes consumed so far, for progress bars. */
   onProgress?: (bytes: number) => void;
+  /**
+   * An earlier version of the same file or folder (the ID a put of it
+   * returned): where a large raw file still holds that version's chunks at
+   * the same offsets (by the XXH64 the index keeps of each), they are taken
+   * without hashing their bytes again; only what changed is chunked and
+   * hashed (see ingest-delta.ts). Anything else here is ignored.
+   */
+  previous?: ObjectId;
 }
