@@ -4,32 +4,17 @@
 // count, with dedup of rewrites, clean failures and no arena slot left.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { truncateSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from './store.js';
 import { isCairnError } from './errors.js';
-import { sha256 } from './codec.js';
-import { encodeFile } from './objects.js';
-import { chunkFile } from './chunker/index.js';
 import { KiB, MiB } from './chunker/options.js';
 import { pseudoRandom } from './testing/test-helpers.js';
+import { plainId, withStore } from './testing/file-ids.js';
 import { arena } from './io/arena.js';
 import { poolThreads, setPoolThreads } from './io/pool.js';
 
-/** The file ID the single-threaded path (chunkFile, then SHA-256 of each chunk) gives. */
-async function plainId(path: string): Promise<string> {
-  const fh = await open(path, 'r');
-  try {
-    const size = (await fh.stat()).size;
-    const chunks: Array<{ id: string; length: number }> = [];
-    for await (const c of chunkFile(fh, size)) chunks.push({ id: sha256(c).toString('hex'), length: c.length });
-    return sha256(encodeFile({ size, exec: false, mode: 0o644, chunks })).toString('hex');
-  } finally {
-    await fh.close();
-  }
-}
 
 /** Random bytes with runs of zeros and of a short repeating pattern, where chunk chains take longest to meet. */
 function rawFile(size: number, seed: number): Buffer {
@@ -39,16 +24,6 @@ function rawFile(size: number, seed: number): Buffer {
   return b;
 }
 
-async function withStore<T>(fn: (work: string, dir: string) => Promise<T>): Promise<T> {
-  const work = await mkdtemp(join(tmpdir(), 'cairn-cdc-'));
-  try {
-    const dir = join(work, 'store');
-    await Store.init(dir);
-    return await fn(work, dir);
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
-}
 
 for (const threads of [1, 3]) {
   test(`a large raw file gets the single-threaded chunk IDs on ${threads} thread(s), restores exactly, and a rewrite dedups`, async () => {

@@ -3,31 +3,17 @@
 // changed: rewrites in place, insertions, truncation, growth, nothing, all.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { Store } from './store.js';
-import { sha256 } from './codec.js';
-import { encodeFile } from './objects.js';
-import { chunkFile } from './chunker/index.js';
 import { MiB } from './chunker/options.js';
 import { pseudoRandom } from './testing/test-helpers.js';
+import { plainId, withStore } from './testing/file-ids.js';
 import { arena } from './io/arena.js';
 import { isCairnError } from './errors.js';
 import { deltaStats } from './ingest-delta.js';
 
-/** The ID a full chunking of the file gives (chunkFile, SHA-256 of every chunk). */
-async function plainId(path: string): Promise<string> {
-  const fh = await open(path, 'r');
-  try {
-    const size = (await fh.stat()).size;
-    const chunks: Array<{ id: string; length: number }> = [];
-    for await (const c of chunkFile(fh, size)) chunks.push({ id: sha256(c).toString('hex'), length: c.length });
-    return sha256(encodeFile({ size, exec: false, mode: 0o644, chunks })).toString('hex');
-  } finally {
-    await fh.close();
-  }
-}
 
 /** Random bytes with a run of zeros and one of a short repeating pattern (where chunk chains take longest to meet). */
 function rawFile(size: number, seed: number): Buffer {
@@ -37,16 +23,6 @@ function rawFile(size: number, seed: number): Buffer {
   return b;
 }
 
-async function withStore<T>(fn: (work: string, dir: string) => Promise<T>): Promise<T> {
-  const work = await mkdtemp(join(tmpdir(), 'cairn-delta-'));
-  try {
-    const dir = join(work, 'store');
-    await Store.init(dir);
-    return await fn(work, dir);
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
-}
 
 const rewrite = (b: Buffer, at: number, len: number, seed: number) => {
   const c = Buffer.from(b);
@@ -122,7 +98,6 @@ test('previous as a folder: each file is matched by name; a previous that is mis
   await withStore(async (work, dir) => {
     const folder = join(work, 'ckpt');
     await rm(folder, { recursive: true, force: true });
-    const { mkdir } = await import('node:fs/promises');
     await mkdir(join(folder, 'sub'), { recursive: true });
     const a = rawFile(18 * MiB, 1);
     const b = rawFile(17 * MiB, 2);
@@ -169,7 +144,6 @@ test('a file that shrinks while it is put fails cleanly, leaving no slot taken',
     await writeFile(src, v1);
     const first = await Store.with(dir, (s) => s.putPath(src));
     await writeFile(src, rewrite(v1, 40 * MiB, 1000, 6));
-    const { truncateSync } = await import('node:fs');
     await Store.with(dir, async (s) => {
       let cut = false;
       // Cut short once the first chunks are taken: the read of the changed bytes at 40 MiB ends early.
