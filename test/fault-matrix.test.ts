@@ -157,13 +157,27 @@ function plan(total: number, seed: number, killShare: number): Fault[] {
 }
 
 const SEED = Number(process.env.CAIRN_FAULT_SEED ?? 20261204);
-const KILLS_EACH = Math.ceil(KILLS_FULL / 6);
+const KILLS_EACH = Math.ceil(KILLS_FULL / 7);
 
 async function file(path: string, bytes: number): Promise<Buffer> {
   const data = randomBytes(bytes);
   await writeFile(path, data);
   return data;
 }
+
+const REWRITE_PY = `import random
+from cairn import make_checkpoint
+rng = random.Random(5)
+size = 18 << 20
+with open("model.bin", "wb") as f:
+    f.write(rng.randbytes(size))
+for step in range(3):
+    if step:
+        with open("model.bin", "r+b") as f:
+            f.seek(rng.randrange(size - (1 << 20)))
+            f.write(rng.randbytes(1 << 20))
+    make_checkpoint()
+`;
 
 async function expWorkspace(dir: string, runs: Array<string[]>, epochs = 2): Promise<void> {
   const ws = join(dir, 'ws');
@@ -205,6 +219,27 @@ const scenarios: Scenario[] = [
     async after(dir) {
       const ws = join(dir, 'ws');
       assert.ok((await checkpoints(ws)).length >= 4, 'the run again recorded its checkpoints');
+    },
+  },
+  {
+    // An 18 MiB raw out rewritten in place: checkpoints after the first are stored from the one before.
+    name: 'exp run, out rewritten in place',
+    ws: 'ws',
+    args: ['exp', 'run'],
+    async prepare(dir) {
+      const ws = join(dir, 'ws');
+      await mkdir(ws, { recursive: true });
+      await writeWorkspace(ws);
+      await writeFile(join(ws, 'train.py'), REWRITE_PY);
+      ok(await cairn(['init'], { cwd: ws }), 'init');
+      ok(await cairn(['exp', 'run', '--name', 'first'], { cwd: ws }), 'exp run --name first');
+    },
+    async after(dir) {
+      const ws = join(dir, 'ws');
+      const all = await checkpoints(ws);
+      assert.ok(all.length >= 6, `the run again recorded its checkpoints (${all.length} in all)`);
+      const hashes = await restoredHashes(join(ws, '.cairn'), all.map((c) => c.outs['model.bin']));
+      for (const c of all) assert.ok(hashes.has(c.outs['model.bin']), `checkpoint ${c.id}: its model restores`);
     },
   },
   {
