@@ -12,7 +12,11 @@ import { pseudoRandom } from './testing/test-helpers.js';
 import { plainId, withStore } from './testing/file-ids.js';
 import { arena } from './io/arena.js';
 import { isCairnError } from './errors.js';
-import { deltaStats } from './ingest-delta.js';
+import { deltaPays, deltaStats } from './ingest-delta.js';
+import { setPoolThreads } from './io/pool.js';
+
+// Which path a put takes depends on the thread count (deltaPays): fixed here.
+setPoolThreads(2);
 
 
 /** Random bytes with a run of zeros and one of a short repeating pattern (where chunk chains take longest to meet). */
@@ -70,8 +74,10 @@ test('a file put with its previous version gets the ID of a full chunking and re
       const id = await Store.with(dir, (s) => s.putPath(src, { previous: first }));
       assert.equal(id, await plainId(src), what);
       // Only what changed is read for chunking (in blocks, up to where the cuts meet again).
-      if (what === 'nothing changed') assert.deepEqual(deltaStats, { reused: v2.length, scanned: 0 });
-      if (what === 'every byte new') assert.deepEqual(deltaStats, { reused: 0, scanned: v2.length });
+      if (what === 'nothing changed') assert.deepEqual(deltaStats, { taken: true, reused: v2.length, scanned: 0 });
+      // Mostly rewritten or shifted (at 2 threads, past ~70%; ten regions touch most of this file's 24 chunks): chunked on every thread instead.
+      const mostly = what === 'every byte new' || what.startsWith('bytes removed') || what.includes('shifted by one') || what.startsWith('ten scattered');
+      assert.equal(deltaStats.taken, !mostly, what);
       const out = join(work, 'out.bin');
       await Store.with(dir, (s) => s.getToPath(id, out));
       assert.ok((await readFile(out)).equals(v2), `${what}: restored bytes`);
@@ -158,4 +164,13 @@ test('a file that shrinks while it is put fails cleanly, leaving no slot taken',
     });
     assert.equal(arena().slotsInUse, 0);
   });
+});
+
+test('a rewrite is stored from its previous version only where that beats chunking on every thread', () => {
+  assert.equal(deltaPays(0.9, 2), true);
+  assert.equal(deltaPays(0.35, 2), true);
+  assert.equal(deltaPays(0.2, 2), false);
+  assert.equal(deltaPays(0.95, 16), true);
+  assert.equal(deltaPays(0.85, 16), false);
+  assert.equal(deltaPays(0, 2), false);
 });

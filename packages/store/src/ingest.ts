@@ -10,7 +10,7 @@ import { TARGET_PACK_SIZE } from './pack/writer.js';
 import { chunkFile, chunkStream, planFileCuts } from './chunker/index.js';
 import { resolveOptions } from './chunker/options.js';
 import { cdcChunks, parallelCdcFits, type ChunkItem, type Placement } from './ingest-cdc.js';
-import { compareChunks, deltaAllowed, deltaChunks } from './ingest-delta.js';
+import { compareChunks, deltaAllowed, deltaChunks, deltaPays, deltaStats, sampleUnchanged } from './ingest-delta.js';
 import type { Location } from './index-db.js';
 import { readPool, type PoolResult } from './io/pool.js';
 import { arena, SLOT_DATA } from './io/arena.js';
@@ -308,8 +308,12 @@ export class Ingest {
         const cuts = await planFileCuts(fh, st.size);
         if (cuts !== null && cuts.every((c, i) => c - (i === 0 ? 0 : cuts[i - 1]) <= SLOT_DATA)) return await this.putPlanned(fh, cuts, mode, opts);
         if (cuts === null && opts.previous !== undefined && !this.hashOnly && deltaAllowed()) {
+          deltaStats.taken = false;
           const prev = await this.previousFile(opts.previous);
-          if (prev) return await this.putDelta(fh, st.size, mode, prev.manifest, prev.locs, opts);
+          // A file mostly rewritten is chunked on every thread instead: the changed bytes are cut on this one alone.
+          if (prev && deltaPays(await sampleUnchanged(fh, st.size, prev.manifest, prev.locs), readPool().threadCount)) {
+            return await this.putDelta(fh, st.size, mode, prev.manifest, prev.locs, opts);
+          }
         }
         if (cuts === null && parallelCdcFits(resolveOptions())) return await this.putCdc(fh, st.size, mode, opts);
       }
