@@ -50,6 +50,13 @@ function diskFull(r: RunResult, what: string): void {
   assert.doesNotMatch(r.stderr, /^\s+at |node:internal|unusable|missing/m, `${what}: ${r.stderr}`);
 }
 
+/** A run stopped for lack of space: non-zero, says so, no stack. */
+function ranOutOfSpace(r: RunResult): void {
+  assert.notEqual(r.code, 0, `the run should run out of space\n${r.stdout}\n${r.stderr}`);
+  assert.match(r.stderr, /disk is full|no space/i, r.stderr);
+  assert.doesNotMatch(r.stderr, /^\s+at |node:internal/m, r.stderr);
+}
+
 async function withTmpfs(t: { skip(msg: string): void }, mib: number, fn: (dir: string) => Promise<void>): Promise<void> {
   let dir: string;
   try {
@@ -93,9 +100,7 @@ test('exp run on a full disk stops with one line; every checkpoint it recorded r
     await writeWorkspace(ws, { epochs: 14 });
     ok(await cairn(['init'], { cwd: ws }), 'init');
     const first = await cairn(['exp', 'run', '--name', 'full'], { cwd: ws });
-    assert.notEqual(first.code, 0, `the run should run out of space\n${first.stdout}\n${first.stderr}`);
-    assert.match(first.stderr, /disk is full|no space/i, first.stderr);
-    assert.doesNotMatch(first.stderr, /^\s+at |node:internal/m, first.stderr);
+    ranOutOfSpace(first);
     grow(dir, 200);
     ok(await cairn(['fsck', '--read-data'], { cwd: ws }), 'fsck after the full disk');
     const resumed = await cairn(['exp', 'run'], { cwd: ws });
@@ -162,9 +167,7 @@ test('exp run of an out rewritten in place on a full disk stops with one line; w
     await writeFile(join(ws, 'train.py'), REWRITE_PY);
     ok(await cairn(['init'], { cwd: ws }), 'init');
     const first = await cairn(['exp', 'run', '--name', 'rw'], { cwd: ws });
-    assert.notEqual(first.code, 0, `the run should run out of space\n${first.stdout}\n${first.stderr}`);
-    assert.match(first.stderr, /disk is full|no space/i, first.stderr);
-    assert.doesNotMatch(first.stderr, /^\s+at |node:internal/m, first.stderr);
+    ranOutOfSpace(first);
     grow(dir, 400);
     ok(await cairn(['fsck', '--read-data'], { cwd: ws }), 'fsck after the full disk');
     ok(await cairn(['exp', 'run', '--name', 'rw2'], { cwd: ws }), 'exp run after space was freed');

@@ -253,18 +253,27 @@ export class Ingest {
     return this.putBlob('file', encodeFile(manifest), manifest.size);
   }
 
-  /** An earlier version's manifest and where its chunks are, if `id` is a file whose chunks the store holds. */
-  private async previousFile(id: ObjectId): Promise<{ manifest: FileManifest; locs: Location[] } | null> {
+  /**
+   * An earlier version (PutOptions.previous) decoded, if `id` is an object
+   * of `type` the store holds; else null, and the put goes the full way.
+   */
+  private async previous<T>(id: ObjectId, type: 'file' | 'tree', decode: (bytes: Buffer) => Promise<T> | T): Promise<T | null> {
     try {
-      const loc = await this.repo.locate(id);
-      if (loc.type !== 'file') return null;
-      const manifest = decodeFile(await this.repo.readTyped(id, 'file'), `file ${id.slice(0, 12)}`);
-      return { manifest, locs: await this.repo.locateMany(manifest.chunks.map((c) => c.id)) };
+      if ((await this.repo.locate(id)).type !== type) return null;
+      return await decode(await this.repo.readTyped(id, type));
     } catch (err) {
-      // Gone, or not what it claims: the file is simply chunked in full.
+      // Gone, or not what it claims.
       if (err instanceof CairnError && (err.code === 'NOT_FOUND' || err.code === 'CORRUPT' || err.code === 'BAD_INPUT')) return null;
       throw err;
     }
+  }
+
+  /** An earlier version's manifest and where its chunks are, if `id` is a file whose chunks the store holds. */
+  private previousFile(id: ObjectId): Promise<{ manifest: FileManifest; locs: Location[] } | null> {
+    return this.previous(id, 'file', async (bytes) => {
+      const manifest = decodeFile(bytes, `file ${id.slice(0, 12)}`);
+      return { manifest, locs: await this.repo.locateMany(manifest.chunks.map((c) => c.id)) };
+    });
   }
 
   /** A new version of a stored file: see ingest-delta.ts. */
@@ -274,24 +283,19 @@ export class Ingest {
     for (const c of prev.chunks) repo.touch(c.id);
     const cmp = compareChunks(fh, size, prev, locs);
     const manifest: FileManifest = { size: 0, exec: (mode & 0o111) !== 0, mode, chunks: [] };
-    const queue: Array<{ length: number; id: Promise<ObjectId>; data?: Buffer }> = [];
-    const settle = async () => {
-      const { length, id, data } = queue.shift()!;
-      manifest.chunks.push({ id: data ? await this.putBlob('chunk', data, length, await id) : await id, length });
-      manifest.size += length;
-      opts.onProgress?.(manifest.size);
-    };
     try {
       for await (const item of deltaChunks(fh, size, prev, cmp, resolveOptions())) {
-        if ('reuse' in item) queue.push({ length: item.length, id: Promise.resolve(item.reuse) });
-        // Hashed here: the pool's threads are busy comparing, and a hash on libuv's threads costs a copy of the chunk.
-        else queue.push({ length: item.data.length, id: Promise.resolve(sha256(item.data).toString('hex')), data: item.data });
-        if (queue.length >= HASH_AHEAD) await settle();
+        // New bytes are hashed here (putBlob): the pool's threads are busy comparing.
+        const id = 'reuse' in item ? item.reuse : await this.putBlob('chunk', item.data);
+        const length = 'reuse' in item ? item.length : item.data.length;
+        manifest.chunks.push({ id, length });
+        manifest.size += length;
+        opts.onProgress?.(manifest.size);
       }
-      while (queue.length > 0) await settle();
       await cmp.done;
     } finally {
-      await Promise.allSettled([cmp.done, ...queue.map((q) => q.id)]);
+      // Nothing reads into the arena once this returns.
+      await cmp.done.catch(() => {});
     }
     return this.putBlob('file', encodeFile(manifest), manifest.size);
   }
@@ -360,14 +364,8 @@ export class Ingest {
 
   /** An earlier version's entries by name (as bytes, latin1), if `id` is a stored tree. */
   private async previousEntries(id: ObjectId): Promise<Map<string, ObjectId>> {
-    try {
-      if ((await this.repo.locate(id)).type !== 'tree') return new Map();
-      const { entries } = decodeTreeObject(await this.repo.readTyped(id, 'tree'), `tree ${id.slice(0, 12)}`);
-      return new Map(entries.filter((e) => e.kind !== 'link').map((e) => [entryNameBytes(e).toString('latin1'), e.id]));
-    } catch (err) {
-      if (err instanceof CairnError && (err.code === 'NOT_FOUND' || err.code === 'CORRUPT' || err.code === 'BAD_INPUT')) return new Map();
-      throw err;
-    }
+    const entries = await this.previous(id, 'tree', (bytes) => decodeTreeObject(bytes, `tree ${id.slice(0, 12)}`).entries);
+    return new Map((entries ?? []).filter((e) => e.kind !== 'link').map((e) => [entryNameBytes(e).toString('latin1'), e.id]));
   }
 
   /** Stores a file or a folder, whichever `path` is. */
