@@ -6,7 +6,7 @@ import { webcrypto } from 'node:crypto';
 import { sha256 } from './codec.js';
 import { CairnError } from './errors.js';
 import { HEADER_SIZE } from './pack/format.js';
-import { TARGET_PACK_SIZE } from './pack/writer.js';
+import { landing } from './pack/writer.js';
 import { chunkFile, chunkStream, planFileCuts } from './chunker/index.js';
 import { resolveOptions } from './chunker/options.js';
 import { cdcChunks, parallelCdcFits, type ChunkItem, type Placement } from './ingest-cdc.js';
@@ -119,12 +119,12 @@ export class Ingest {
     const fill = async () => {
       // Chunks found already stored take no room: guesses start from where the pack really is.
       packPos = repo.session.openPackSize ?? HEADER_SIZE;
-      for (const q of [...batch.slice(done), ...queue]) packPos = landing(packPos, q.len) + q.len;
+      for (const q of [...batch.slice(done), ...queue]) packPos = landing(packPos, q.len, repo.session.packLimit) + q.len;
       while (queue.length + batch.length - done < pool.window && next < cuts.length) {
         const pos = next === 0 ? 0 : cuts[next - 1];
         const len = cuts[next++] - pos;
         const slot = await A.take();
-        packPos = landing(packPos, len);
+        packPos = landing(packPos, len, repo.session.packLimit);
         const addr = A.addr(slot, packPos % 4096);
         packPos += len;
         // XXH64 here, in cache, while chunks are turning out new; else the few new ones get theirs when appended.
@@ -190,12 +190,12 @@ export class Ingest {
     let mostlyNew = !this.hashOnly;
     const predicted = () => {
       let pos = repo.session.openPackSize ?? HEADER_SIZE;
-      for (const len of uncommitted) pos = landing(pos, len) + len;
+      for (const len of uncommitted) pos = landing(pos, len, repo.session.packLimit) + len;
       return pos;
     };
     const place: Placement = {
       land: (len) => {
-        const at = mostlyNew ? landing(predicted(), len) : undefined;
+        const at = mostlyNew ? landing(predicted(), len, repo.session.packLimit) : undefined;
         uncommitted.push(len);
         return at;
       },
@@ -303,6 +303,7 @@ export class Ingest {
   /** Stores a regular file; returns its file-manifest ID. */
   async putFile(path: string | Buffer, opts: PutOptions = {}): Promise<ObjectId> {
     const fh = await openForRead(path);
+    const endFile = this.hashOnly ? () => {} : this.repo.session.beginFile();
     try {
       const st = await fh.stat();
       if (!st.isFile()) throw new CairnError('BAD_INPUT', `${path} is not a regular file`);
@@ -323,6 +324,7 @@ export class Ingest {
       }
       return await this.putChunks(chunkFile(fh, st.size), mode, opts);
     } finally {
+      endFile();
       await fh.close();
     }
   }
@@ -422,7 +424,3 @@ function ioError(err: unknown, path: string | Buffer): Error {
   return err as Error;
 }
 
-/** Where a blob of `len` bytes lands given a pack that has `size` bytes: a new pack starts when one would grow past TARGET_PACK_SIZE. */
-function landing(size: number, len: number): number {
-  return size > HEADER_SIZE && size + len > TARGET_PACK_SIZE ? HEADER_SIZE : size;
-}

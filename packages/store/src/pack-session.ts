@@ -1,6 +1,6 @@
 import { unlink } from 'node:fs/promises';
 import { encodeLocation, locationOf, type IndexDb, type Location } from './index-db.js';
-import { PackWriter, packPath, TARGET_PACK_SIZE, type SealedPack } from './pack/writer.js';
+import { landing, MAX_PACK_SIZE, PackWriter, packPath, TARGET_PACK_SIZE, type SealedPack } from './pack/writer.js';
 import { ioFailure } from './errors.js';
 import type { ObjectId, ObjectType } from './types.js';
 
@@ -20,10 +20,14 @@ export class PackSession {
   private readonly pending = new Map<ObjectId, Location>();
   private sealing: Array<Promise<SealedPack>> = [];
   private failed: Error | undefined;
+  /** Files being put (see beginFile): while there are any, the open pack grows up to MAX_PACK_SIZE. */
+  private files = 0;
 
   constructor(
     private readonly packsDir: string,
     private readonly index: () => IndexDb,
+    /** Pack sizes (see TARGET_PACK_SIZE and MAX_PACK_SIZE); smaller in tests. */
+    private readonly limits = { target: TARGET_PACK_SIZE, max: MAX_PACK_SIZE },
   ) {}
 
   /** Entries written and not yet indexed. */
@@ -34,6 +38,31 @@ export class PackSession {
   /** Bytes in the open pack (its header counts), for guessing where the next blob lands. */
   get openPackSize(): number | undefined {
     return this.writer?.size;
+  }
+
+  /** Where the open pack stops growing now (see beginFile). */
+  get packLimit(): number {
+    return this.files > 0 ? this.limits.max : this.limits.target;
+  }
+
+  /**
+   * Starts putting one file: a new pack if the open one is past
+   * TARGET_PACK_SIZE, then, until the returned function is called, no new
+   * pack below MAX_PACK_SIZE. So a file's new chunks lie in one pack, back
+   * to back (a checkpoint of one big out is one pack), and where each will
+   * land can be known before its bytes are read (ingest reads them to the
+   * offset within a 4 KiB block they will have there, so they are written
+   * from where they are read; a pack started mid-file would shift every
+   * chunk read ahead of it, and those were copied).
+   */
+  beginFile(): () => void {
+    if (this.files === 0 && this.writer && this.writer.count > 0 && this.writer.size >= this.limits.target) this.roll();
+    this.files++;
+    let ended = false;
+    return () => {
+      if (!ended) this.files--;
+      ended = true;
+    };
   }
 
   has(id: ObjectId): boolean {
@@ -49,17 +78,19 @@ export class PackSession {
     if (this.failed) throw this.failed;
   }
 
-  /** The pack to append `len` bytes to: the open one, or a new one when it would grow past TARGET_PACK_SIZE. */
+  /** The pack to append `len` bytes to: the open one, or a new one when it would grow past packLimit. */
   packFor(len: number): PackWriter {
     this.check();
-    if (this.writer && this.writer.count > 0 && this.writer.size + len > TARGET_PACK_SIZE) {
-      // Sealed in the background (its fsync takes a while); flush() waits for it.
-      const sealing = this.writer.seal();
-      sealing.catch(() => {});
-      this.sealing.push(sealing);
-      this.writer = undefined;
-    }
+    if (this.writer && this.writer.count > 0 && landing(this.writer.size, len, this.packLimit) !== this.writer.size) this.roll();
     return (this.writer ??= new PackWriter(this.packsDir));
+  }
+
+  /** Seals the open pack in the background (its fsync takes a while; flush() waits for it). */
+  private roll(): void {
+    const sealing = this.writer!.seal();
+    sealing.catch(() => {});
+    this.sealing.push(sealing);
+    this.writer = undefined;
   }
 
   /** Appends a blob known to be new (copied: the caller may reuse `data` once this resolves). */

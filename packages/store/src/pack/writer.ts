@@ -7,7 +7,19 @@ import { DirectWriter } from '../io/direct.js';
 import { xxh64 } from '../checksum.js';
 import type { ObjectType } from '../types.js';
 
+/** Where a pack of many files (or gc's and repair's copies) stops growing: a new one starts before the next file that would take it past this. */
 export const TARGET_PACK_SIZE = 128 * 1024 * 1024;
+/**
+ * Where even one file's pack stops: past it, its chunks go on in a new
+ * pack. It only bounds a pack's trailer (an entry per chunk, ~70 bytes:
+ * 16 GiB of 256 KiB chunks stays far below MAX_TRAILER).
+ */
+export const MAX_PACK_SIZE = 16 * 1024 * 1024 * 1024;
+
+/** Where a blob of `len` bytes lands in a pack that has `size` bytes and stops at `limit`: at its end, or at the start of a new one. */
+export function landing(size: number, len: number, limit: number): number {
+  return size > HEADER_SIZE && size + len > limit ? HEADER_SIZE : size;
+}
 
 export interface SealedPack {
   packId: string;
