@@ -20,6 +20,13 @@
  * taken where chunkFile would not cut: the bytes stored are still exact,
  * but the file's ID may differ from a fresh `store add` of it.
  *
+ * The changed bytes are cut and hashed on the pool's threads too: a job
+ * reads a changed region, from its true first cut to a little past where
+ * the previous chunks are unchanged again, into the arena, cuts it from that
+ * first cut (so its cuts are true cuts) and takes each chunk's SHA-256 and
+ * XXH64 while the bytes are in cache; the new chunks go to the pack from
+ * where they were read. This thread only follows the chain of cuts.
+ *
  * "Unchanged" is decided by the XXH64 the index keeps of every chunk,
  * computed over the new bytes on the read pool's threads, instead of by
  * SHA-256: that is what makes a rewrite cheaper than hashing every byte.
@@ -28,17 +35,17 @@
  * turns this path off.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { GearCdc, type CdcParams } from './chunker/gear.js';
-import { arena, SLOT_DATA } from './io/arena.js';
+import type { CdcParams } from './chunker/gear.js';
+import { arena, SLOT_DATA, SLOT_SIZE } from './io/arena.js';
 import { Inflight } from './io/inflight.js';
-import { readPool } from './io/pool.js';
-import { readExact } from './read-exact.js';
+import { readPool, type PoolResult } from './io/pool.js';
+import type { ChunkItem } from './ingest-cdc.js';
 import type { Location } from './index-db.js';
 import type { FileManifest } from './objects.js';
 import type { ObjectId } from './types.js';
 
-/** A chunk of the new version: a previous one taken as it is, or new bytes to hash and store. */
-export type DeltaItem = { reuse: ObjectId; length: number } | { data: Buffer };
+/** A chunk of the new version: a previous one taken as it is, or new bytes in the arena, hashed on a pool thread. */
+export type DeltaItem = { reuse: ObjectId; length: number } | { chunk: ChunkItem };
 
 /** @internal For tests: whether the last put given a previous version took this path, the bytes it took from that version, and the bytes it read to chunk and hash. */
 export const deltaStats = { taken: false, reused: 0, scanned: 0 };
@@ -54,6 +61,10 @@ export interface Comparison {
   unchanged(i: number): Promise<boolean>;
   /** The chunk of the previous version that starts at this file offset, if one may be taken there at all. */
   startingAt(pos: number): number | undefined;
+  /** Where the first previous chunk at or after `pos` that may be taken starts, looking no further than `limit` (else `limit`). */
+  nextUnchanged(pos: number, limit: number): Promise<number>;
+  /** Where the first previous chunk at or after `pos` that may not be taken starts, if one does. */
+  nextChanged(pos: number): Promise<number | undefined>;
   /** Settles once no comparison reads into the arena any more; rejects with the first failure. */
   done: Promise<void>;
 }
@@ -105,9 +116,11 @@ export async function sampleUnchanged(fh: FileHandle, size: number, prev: FileMa
 /**
  * Whether storing from the previous version beats chunking the whole file
  * on `threads` threads, with `unchanged` of it still in place. Per GiB: the
- * comparison costs ~0.45 s of CPU spread over the threads, cutting and
- * hashing what changed ~1.5 s on the main thread alone, the parallel path
- * ~2.6 s spread over the threads. So on 2 threads it pays up to ~70%
+ * comparison costs ~0.45 s of CPU spread over the threads; what changed is
+ * cut and hashed a region at a time, each on one thread (the next read
+ * ahead on another), counted here as ~1.5 s of wall time whatever the
+ * thread count, since one long change gets no help; the parallel path
+ * costs ~2.6 s spread over the threads. So on 2 threads it pays up to ~70%
  * changed, on 16 up to ~9%.
  */
 export function deltaPays(unchanged: number, threads: number): boolean {
@@ -175,6 +188,17 @@ export function compareChunks(fh: FileHandle, size: number, prev: FileManifest, 
     await inflight.settle();
   })();
   done.catch(() => {}); // the walk awaits it
+  /** The first chunk that starts at or after pos. */
+  const firstFrom = (pos: number) => {
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (starts[mid] < pos) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
   return {
     async unchanged(i) {
       if (runOf[i] < 0) return false;
@@ -182,74 +206,178 @@ export function compareChunks(fh: FileHandle, size: number, prev: FileManifest, 
       return matched[i] === 1;
     },
     startingAt: (pos) => startAt.get(pos),
+    async nextUnchanged(pos, limit) {
+      for (let k = firstFrom(pos); k < n && starts[k] < limit; k++) if (runOf[k] >= 0 && (await this.unchanged(k))) return starts[k];
+      return limit;
+    },
+    async nextChanged(pos) {
+      for (let k = firstFrom(pos); k < n; k++) if (runOf[k] < 0 || !(await this.unchanged(k))) return starts[k];
+      return undefined;
+    },
     done,
   };
 }
 
-/** Bytes read at a time where chunks are cut afresh: a few chunks at first (most changes end within them), then more. */
-const SCAN_BLOCK_MIN = 2 * 1024 * 1024;
-const SCAN_BLOCK_MAX = 16 * 1024 * 1024;
+/** Arena slots a changed region is read into at once (up to 16 MiB; a longer change takes several jobs). */
+const REGION_SLOTS = 4;
+
+/** Changed bytes read into a run of arena slots and being cut and hashed there; its slots go back when the walk and every chunk item let go. */
+interface Region {
+  pos: number;
+  len: number;
+  addr: number;
+  first: number;
+  refs: number;
+  job: Promise<PoolResult>;
+}
 
 /**
  * The chunks of the new version in file order: previous chunks the
  * comparison finds unchanged wherever the true chain of cuts reaches
- * their start, new bytes (read here, cut by GearCdc) in between.
+ * their start, new chunks cut (from a true cut) and hashed on a pool
+ * thread in between. A new chunk's bytes are read to where in a 4 KiB
+ * block they will land in the pack, guessed by `landAt` (the open pack's
+ * size), so that the pack writer writes them from where they are.
+ *
+ * While one changed region is cut, the next change is read and cut on
+ * another thread, on the bet that the chain of cuts will reach its start
+ * (then a true cut, as the chains meet again before it); if the chain
+ * passes it by instead, that work is dropped.
+ * The consumer must release every chunk item it takes.
  */
-export async function* deltaChunks(fh: FileHandle, size: number, prev: FileManifest, cmp: Comparison, o: CdcParams): AsyncGenerator<DeltaItem> {
+export async function* deltaChunks(fh: FileHandle, size: number, prev: FileManifest, cmp: Comparison, o: CdcParams, landAt: () => number): AsyncGenerator<DeltaItem> {
   deltaStats.taken = true;
   deltaStats.reused = 0;
   deltaStats.scanned = 0;
+  const A = arena();
+  const pool = readPool();
   const takeAt = async (pos: number) => {
     const i = cmp.startingAt(pos);
     return i !== undefined && (await cmp.unchanged(i)) ? i : undefined;
   };
-  let pos = 0;
-  while (pos < size) {
-    const i = await takeAt(pos);
-    if (i !== undefined) {
-      deltaStats.reused += prev.chunks[i].length;
-      yield { reuse: prev.chunks[i].id, length: prev.chunks[i].length };
-      pos += prev.chunks[i].length;
-      continue;
-    }
-    // Changed bytes from a true cut: cut until a cut lands where a previous chunk can be
-    // taken, or the file ends. `win` holds file bytes [winPos, winPos + win.length), the
-    // current chunk begins at win[start]; a chunk is yielded as a view of win (a new
-    // window is a new buffer, with the unfinished chunk's bytes copied to its front).
-    const cdc = new GearCdc(o);
-    let win = Buffer.alloc(0);
-    let winPos = pos;
-    let start = 0;
-    let scanned = 0;
-    let block = Math.max(SCAN_BLOCK_MIN, 2 * o.avgSize);
-    for (;;) {
-      if (scanned === win.length) {
-        const end = winPos + win.length;
-        if (end >= size) {
-          if (start < win.length) yield { data: win.subarray(start) };
-          pos = size;
-          break;
-        }
-        const want = Math.min(block, size - end);
-        block = Math.min(SCAN_BLOCK_MAX, 2 * block);
-        const next = Buffer.allocUnsafe(win.length - start + want);
-        win.copy(next, 0, start);
-        await readExact(fh, next.subarray(win.length - start), end);
-        deltaStats.scanned += want;
-        scanned -= start;
-        winPos += start;
-        win = next;
-        start = 0;
-      }
-      const c = cdc.scan(win, scanned, win.length);
-      if (c < 0) {
-        scanned = win.length;
+  const unref = (r: Region) => {
+    if (--r.refs === 0) A.giveRun(r.first, REGION_SLOTS);
+  };
+  /** Reads [pos, pos + len) at `addr`'s offset `phase` in a 4 KiB block and cuts it from pos, a true cut (or one bet on). */
+  const read = async (pos: number, len: number, phase: number): Promise<Region> => {
+    const first = await A.takeRun(REGION_SLOTS);
+    const addr = A.addr(first, phase);
+    const reads = [];
+    for (let at = 0; at < len; at += SLOT_DATA) reads.push({ fd: fh.fd, pos: pos + at, len: Math.min(SLOT_DATA, len - at), addr: addr + at });
+    deltaStats.scanned += len;
+    const job = pool.run({ reads, cdc: { ranges: [{ addr, len }], base: pos, minSize: o.minSize, avgSize: o.avgSize, maxSize: o.maxSize, hash: true, xxh: true, startsChunk: true } });
+    job.catch(() => {}); // awaited by the walk, or when dropped
+    return { pos, len, addr, first, refs: 1, job };
+  };
+  /** How far to read a change that starts at pos: to where the previous chunks are unchanged again (`end`), and an average chunk on (where the chains mostly meet). */
+  const extent = async (pos: number, room: number) => {
+    const end = await cmp.nextUnchanged(pos, pos + room);
+    return { end, len: end - pos + o.avgSize };
+  };
+  /** Regions read ahead, by where they start. */
+  const ahead = new Map<number, Promise<Region>>();
+  const dropping: Array<Promise<void>> = [];
+  const drop = (p: Promise<Region>) =>
+    dropping.push(
+      p.then(
+        async (r) => {
+          await r.job.catch(() => {});
+          unref(r);
+        },
+        () => {},
+      ),
+    );
+  /**
+   * Reads ahead the change after the unchanged chunks from `from` on, if
+   * threads are free for it, to where it lands if `newBefore` new bytes go to the pack before it.
+   */
+  const lookAhead = async (from: number, newBefore: number) => {
+    if (ahead.size >= pool.threadCount - 1) return;
+    const at = await cmp.nextChanged(from);
+    if (at === undefined || ahead.has(at) || at <= walked) return;
+    const phase = (landAt() + newBefore) % 4096;
+    const room = REGION_SLOTS * SLOT_SIZE - phase;
+    const len = Math.min(size - at, room, (await extent(at, room)).len);
+    if (ahead.has(at) || at <= walked) return;
+    const p = read(at, len, phase);
+    p.catch(() => {});
+    ahead.set(at, p);
+  };
+  let walked = 0;
+  let region: Region | undefined;
+  try {
+    let pos = 0;
+    let len = 0; // how far to read at least, while the chains have not met since a read
+    while (pos < size) {
+      walked = pos;
+      const i = await takeAt(pos);
+      if (i !== undefined) {
+        deltaStats.reused += prev.chunks[i].length;
+        yield { reuse: prev.chunks[i].id, length: prev.chunks[i].length };
+        pos += prev.chunks[i].length;
+        len = 0;
         continue;
       }
-      yield { data: win.subarray(start, c) };
-      pos = winPos + c;
-      start = scanned = c;
-      if (pos >= size || (await takeAt(pos)) !== undefined) break;
+      // Changed bytes from a true cut.
+      for (const [at, p] of ahead) {
+        if (at > pos) continue;
+        ahead.delete(at);
+        if (at === pos && len === 0) region = await p;
+        else drop(p);
+      }
+      const phase = landAt() % 4096;
+      const room = REGION_SLOTS * SLOT_SIZE - phase;
+      const { end, len: want } = await extent(pos, room);
+      region ??= await read(pos, Math.min(size - pos, room, Math.max(len, want)), phase);
+      const r = region;
+      // The next change lands after this one's new chunks, which end where the chains meet: mostly where the previous chunks are unchanged again.
+      void lookAhead(r.pos + r.len, end - pos).catch(() => {});
+      const job = await r.job;
+      const cuts = job.cuts!;
+      let from = pos;
+      let met = false;
+      for (let k = 0; k < cuts.length; k++) {
+        const hashes = job.chunkHashes!.subarray(40 * k, 40 * k + 40);
+        r.refs++;
+        yield { chunk: arenaItem(r.addr + (from - pos), cuts[k] - from, { sha: hashes.subarray(0, 32), xxh: [hashes.subarray(32, 40)] }, () => unref(r)) };
+        from = cuts[k];
+        if (from >= size || (await takeAt(from)) !== undefined) {
+          met = true;
+          break;
+        }
+      }
+      if (!met && from === pos && pos + r.len < size && r.len >= REGION_SLOTS * SLOT_SIZE - 4096) throw new RangeError(`no cut in ${r.len} bytes: chunks longer than a region`);
+      if (!met && pos + r.len === size && from < size) {
+        // The file's last chunk, which no cut ends: hashed on its own.
+        r.refs++;
+        const tail = { addr: r.addr + (from - pos), len: size - from };
+        const p = pool.run({ reads: [], sha: tail, xxh: [tail] });
+        yield { chunk: arenaItem(tail.addr, tail.len, await p, () => unref(r)) };
+        from = size;
+      }
+      region = undefined;
+      unref(r);
+      // On from the last true cut: a previous chunk there (met), or more changed bytes, read again
+      // from that cut, and twice as far past it as this read went (the chains can take a few chunks
+      // to meet; a read that made no cut at all is made twice as long).
+      len = met ? 0 : from === pos ? 2 * r.len : 2 * (pos + r.len - from) + o.avgSize;
+      pos = from;
     }
+  } finally {
+    // Nothing may still read into a slot, or hash from one, once it is given back.
+    if (region) {
+      await region.job.catch(() => {});
+      unref(region);
+    }
+    walked = Infinity;
+    for (const p of ahead.values()) drop(p);
+    ahead.clear();
+    await Promise.all(dropping);
   }
+}
+
+/** A chunk in the arena whose hashes are known. */
+function arenaItem(addr: number, len: number, r: PoolResult, release: () => void): ChunkItem {
+  let done = false;
+  return { addr, len, p: Promise.resolve(r), r, release: () => (done ? undefined : ((done = true), release())) };
 }

@@ -284,10 +284,28 @@ export class Ingest {
     const cmp = compareChunks(fh, size, prev, locs);
     const manifest: FileManifest = { size: 0, exec: (mode & 0o111) !== 0, mode, chunks: [] };
     try {
-      for await (const item of deltaChunks(fh, size, prev, cmp, resolveOptions())) {
-        // New bytes are hashed here (putBlob): the pool's threads are busy comparing.
-        const id = 'reuse' in item ? item.reuse : await this.putBlob('chunk', item.data);
-        const length = 'reuse' in item ? item.length : item.data.length;
+      for await (const item of deltaChunks(fh, size, prev, cmp, resolveOptions(), () => repo.session.openPackSize ?? HEADER_SIZE)) {
+        let id: ObjectId;
+        let length: number;
+        if ('reuse' in item) {
+          id = item.reuse;
+          length = item.length;
+        } else {
+          const { addr, len, r, release } = item.chunk;
+          id = r!.sha!.toString('hex');
+          length = len;
+          let handed = false;
+          try {
+            await repo.yieldPoint();
+            repo.touch(id);
+            const known = repo.session.has(id) || (await repo.index.hasMany([id]))[0];
+            handed = true;
+            if (known) release();
+            else await repo.addOwned(id, r!.sha!, addr, len, release, { type: 'chunk', size: len, checksum: r!.xxh![0] });
+          } finally {
+            if (!handed) release();
+          }
+        }
         manifest.chunks.push({ id, length });
         manifest.size += length;
         opts.onProgress?.(manifest.size);

@@ -43,7 +43,7 @@ port.on('message', (m: PoolRequest) => {
         const cdc = new GearCdc(m.cdc);
         reply.cuts = cdcCuts(cdc, m.cdc);
         reply.cdcEnd = cdc.state;
-        if (m.cdc.hash) reply.chunkHashes = chunkHashes(m.cdc, reply.cuts);
+        if (m.cdc.hash) reply.chunkHashes = chunkHashes(m.cdc, m.cdc.startsChunk ? Float64Array.of(m.cdc.base, ...reply.cuts) : reply.cuts);
       }
       if (m.sha) reply.sha = createHash('sha256').update(view(m.sha.addr, m.sha.len)).digest();
       if (m.xxh) {

@@ -53,6 +53,8 @@ export interface PoolJob {
     hash?: boolean;
     /** With hash: false leaves every XXH64 as zeros (for a file whose chunks are mostly stored already, where few need one). */
     xxh?: boolean;
+    /** `base` is a true cut (a chunk starts there): with hash, the chunk from it to the first cut is hashed too, first. */
+    startsChunk?: boolean;
   };
   /** Arena copies done after the reads, before any hash. */
   copies?: Array<{ from: number; to: number; len: number }>;
@@ -84,7 +86,7 @@ export interface PoolReply {
   /** The cdc job's cuts, absolute, and its scan state at the end (hash, length). */
   cuts?: Float64Array;
   cdcEnd?: { h: number; len: number };
-  /** With cdc.hash: 40 bytes (SHA-256, XXH64) per chunk between consecutive cuts. */
+  /** With cdc.hash: 40 bytes (SHA-256, XXH64) per chunk between consecutive cuts (from base on, with cdc.startsChunk). */
   chunkHashes?: Uint8Array;
   error?: { message: string; code?: string };
 }
