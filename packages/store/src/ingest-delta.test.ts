@@ -74,7 +74,7 @@ test('a file put with its previous version gets the ID of a full chunking and re
       const id = await Store.with(dir, (s) => s.putPath(src, { previous: first }));
       assert.equal(id, await plainId(src), what);
       // Only what changed is read for chunking (in blocks, up to where the cuts meet again).
-      if (what === 'nothing changed') assert.deepEqual(deltaStats, { taken: true, reused: v2.length, scanned: 0 });
+      if (what === 'nothing changed') assert.deepEqual(deltaStats, { taken: true, reused: v2.length, scanned: 0, readAhead: 0 });
       // Mostly rewritten or shifted (at 2 threads, past ~70%; ten regions touch most of this file's 24 chunks): chunked on every thread instead.
       const mostly = what === 'every byte new' || what.startsWith('bytes removed') || what.includes('shifted by one') || what.startsWith('ten scattered');
       assert.equal(deltaStats.taken, !mostly, what);
@@ -98,6 +98,31 @@ test('only what changed is read for chunking: the chain of cuts meets the previo
     assert.equal(await Store.with(dir, (s) => s.putPath(src, { previous: first })), await plainId(src));
     assert.ok(deltaStats.reused >= 0.7 * v2.length && deltaStats.scanned <= 0.4 * v2.length, JSON.stringify(deltaStats));
   });
+});
+
+test('with four threads, three changes are read ahead at once: still the IDs of a full chunking, and every slot given back', async () => {
+  setPoolThreads(4);
+  try {
+    await withStore(async (work, dir) => {
+      const src = join(work, 'weights.bin');
+      const v1 = pseudoRandom(40 * MiB, 5);
+      await writeFile(src, v1);
+      const first = await Store.with(dir, (s) => s.putPath(src));
+      let v2 = v1;
+      for (let k = 0; k < 6; k++) v2 = rewrite(v2, k * 6 * MiB + 1000 * k, 100_000, 40 + k);
+      await writeFile(src, v2);
+      const id = await Store.with(dir, (s) => s.putPath(src, { previous: first }));
+      // Six changes: the first read when the walk gets there, most later ones before.
+      assert.ok(deltaStats.taken && deltaStats.readAhead >= 3, JSON.stringify(deltaStats));
+      assert.equal(id, await plainId(src));
+      const out = join(work, 'out.bin');
+      await Store.with(dir, (s) => s.getToPath(id, out));
+      assert.ok((await readFile(out)).equals(v2));
+      assert.equal(arena().slotsInUse, 0);
+    });
+  } finally {
+    setPoolThreads(2);
+  }
 });
 
 test('previous as a folder: each file is matched by name; a previous that is missing or of another kind is ignored', async () => {

@@ -47,8 +47,8 @@ import type { ObjectId } from './types.js';
 /** A chunk of the new version: a previous one taken as it is, or new bytes in the arena, hashed on a pool thread. */
 export type DeltaItem = { reuse: ObjectId; length: number } | { chunk: ChunkItem };
 
-/** @internal For tests: whether the last put given a previous version took this path, the bytes it took from that version, and the bytes it read to chunk and hash. */
-export const deltaStats = { taken: false, reused: 0, scanned: 0 };
+/** @internal For tests: whether the last put given a previous version took this path, the bytes it took from that version, the bytes it read to chunk and hash, and the changes it had read ahead when the walk reached them. */
+export const deltaStats = { taken: false, reused: 0, scanned: 0, readAhead: 0 };
 
 /** Whether the previous-version path may be taken (CAIRN_FULL_HASH=1 hashes every byte instead). */
 export function deltaAllowed(): boolean {
@@ -220,6 +220,8 @@ export function compareChunks(fh: FileHandle, size: number, prev: FileManifest, 
 
 /** Arena slots a changed region is read into at once (up to 16 MiB; a longer change takes several jobs). */
 const REGION_SLOTS = 4;
+/** Changes read ahead at most (one per thread beyond the first, up to this): each holds a region's slots. */
+const MAX_AHEAD = 3;
 
 /** Changed bytes read into a run of arena slots and being cut and hashed there; its slots go back when the walk and every chunk item let go. */
 interface Region {
@@ -249,6 +251,7 @@ export async function* deltaChunks(fh: FileHandle, size: number, prev: FileManif
   deltaStats.taken = true;
   deltaStats.reused = 0;
   deltaStats.scanned = 0;
+  deltaStats.readAhead = 0;
   const A = arena();
   const pool = readPool();
   const takeAt = async (pos: number) => {
@@ -292,7 +295,7 @@ export async function* deltaChunks(fh: FileHandle, size: number, prev: FileManif
    * threads are free for it, to where it lands if `newBefore` new bytes go to the pack before it.
    */
   const lookAhead = async (from: number, newBefore: number) => {
-    if (ahead.size >= pool.threadCount - 1) return;
+    if (ahead.size >= Math.min(MAX_AHEAD, pool.threadCount - 1)) return;
     const at = await cmp.nextChanged(from);
     if (at === undefined || ahead.has(at) || at <= walked) return;
     const phase = (landAt() + newBefore) % 4096;
@@ -322,8 +325,10 @@ export async function* deltaChunks(fh: FileHandle, size: number, prev: FileManif
       for (const [at, p] of ahead) {
         if (at > pos) continue;
         ahead.delete(at);
-        if (at === pos && len === 0) region = await p;
-        else drop(p);
+        if (at === pos && len === 0) {
+          region = await p;
+          deltaStats.readAhead++;
+        } else drop(p);
       }
       const phase = landAt() % 4096;
       const room = REGION_SLOTS * SLOT_SIZE - phase;
