@@ -354,10 +354,10 @@ export async function* deltaChunks(fh: FileHandle, size: number, prev: FileManif
       if (!met && from === pos && pos + r.len < size && r.len >= REGION_SLOTS * SLOT_SIZE - 4096) throw new RangeError(`no cut in ${r.len} bytes: chunks longer than a region`);
       if (!met && pos + r.len === size && from < size) {
         // The file's last chunk, which no cut ends: hashed on its own.
-        r.refs++;
         const tail = { addr: r.addr + (from - pos), len: size - from };
-        const p = pool.run({ reads: [], sha: tail, xxh: [tail] });
-        yield { chunk: arenaItem(tail.addr, tail.len, await p, () => unref(r)) };
+        const hashes = await pool.run({ reads: [], sha: tail, xxh: [tail] });
+        r.refs++;
+        yield { chunk: arenaItem(tail.addr, tail.len, hashes, () => unref(r)) };
         from = size;
       }
       region = undefined;
