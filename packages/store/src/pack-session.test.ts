@@ -14,16 +14,21 @@ import { initChecksum } from './checksum.js';
 
 const KiB = 1024;
 
-/** Runs `fn` with a session whose packs stop at 64 KiB, or 256 KiB while a file is being put; returns the blob count of each pack it sealed. */
-async function packsOf(fn: (s: PackSession, blob: () => Promise<void>) => Promise<void>): Promise<number[]> {
+/**
+ * Runs `fn` with a session whose packs stop at 64 KiB, or 256 KiB while a
+ * file is being put or for a blob under 1 KiB, or at 12 blobs; `blob(n)`
+ * adds a blob of n bytes (40 KiB unless given). Returns the blob count of
+ * each pack it sealed.
+ */
+async function packsOf(fn: (s: PackSession, blob: (n?: number) => Promise<void>) => Promise<void>): Promise<number[]> {
   await initChecksum();
   const work = await mkdtemp(join(tmpdir(), 'cairn-session-'));
   const index = await IndexDb.open(join(work, 'index'), 1000);
   try {
     const packs = join(work, 'packs');
-    const session = new PackSession(packs, () => index, { target: 64 * KiB, max: 256 * KiB });
-    const blob = async () => {
-      const data = randomBytes(40 * KiB);
+    const session = new PackSession(packs, () => index, { target: 64 * KiB, max: 256 * KiB, entries: 12, small: KiB });
+    const blob = async (n = 40 * KiB) => {
+      const data = randomBytes(n);
       const id = sha256(data);
       await session.add(id.toString('hex'), id, 'chunk', data, data.length);
     };
@@ -79,4 +84,21 @@ test('the next file starts a new pack once the open one is past its target; one 
     await blob();
     end();
   }), [3]);
+});
+
+test("small blobs after a file (its manifest, a checkpoint's tree and record) stay in the file's pack; a large one does not", async () => {
+  assert.deepEqual(await packsOf(async (s, blob) => {
+    const end = s.beginFile();
+    for (let i = 0; i < 3; i++) await blob(); // 120 KiB, past the target
+    end();
+    await blob(300);
+    await blob(200);
+    await blob(); // 40 KiB: a pack of its own
+  }), [1, 5]);
+});
+
+test('small blobs alone fill a pack up to the most blobs one pack holds', async () => {
+  assert.deepEqual(await packsOf(async (_, blob) => {
+    for (let i = 0; i < 30; i++) await blob(100);
+  }), [6, 12, 12]);
 });

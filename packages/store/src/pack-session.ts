@@ -1,6 +1,6 @@
 import { unlink } from 'node:fs/promises';
 import { encodeLocation, locationOf, type IndexDb, type Location } from './index-db.js';
-import { landing, MAX_PACK_SIZE, PackWriter, packPath, TARGET_PACK_SIZE, type SealedPack } from './pack/writer.js';
+import { landing, MAX_PACK_ENTRIES, MAX_PACK_SIZE, PackWriter, packPath, SMALL_BLOB, TARGET_PACK_SIZE, type SealedPack } from './pack/writer.js';
 import { ioFailure } from './errors.js';
 import type { ObjectId, ObjectType } from './types.js';
 
@@ -26,8 +26,8 @@ export class PackSession {
   constructor(
     private readonly packsDir: string,
     private readonly index: () => IndexDb,
-    /** Pack sizes (see TARGET_PACK_SIZE and MAX_PACK_SIZE); smaller in tests. */
-    private readonly limits = { target: TARGET_PACK_SIZE, max: MAX_PACK_SIZE },
+    /** Pack sizes (see TARGET_PACK_SIZE, MAX_PACK_SIZE, MAX_PACK_ENTRIES and SMALL_BLOB); smaller in tests. */
+    private readonly limits = { target: TARGET_PACK_SIZE, max: MAX_PACK_SIZE, entries: MAX_PACK_ENTRIES, small: SMALL_BLOB },
   ) {}
 
   /** Entries written and not yet indexed. */
@@ -78,10 +78,14 @@ export class PackSession {
     if (this.failed) throw this.failed;
   }
 
-  /** The pack to append `len` bytes to: the open one, or a new one when it would grow past packLimit. */
+  /** The pack to append `len` bytes to: the open one, or a new one when it would grow past packLimit (a small blob: past the most one pack holds). */
   packFor(len: number): PackWriter {
     this.check();
-    if (this.writer && this.writer.count > 0 && landing(this.writer.size, len, this.packLimit) !== this.writer.size) this.roll();
+    const w = this.writer;
+    if (w && w.count > 0) {
+      const limit = len < this.limits.small ? this.limits.max : this.packLimit;
+      if (w.count >= this.limits.entries || landing(w.size, len, limit) !== w.size) this.roll();
+    }
     return (this.writer ??= new PackWriter(this.packsDir));
   }
 

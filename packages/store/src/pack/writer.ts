@@ -15,6 +15,15 @@ export const TARGET_PACK_SIZE = 128 * 1024 * 1024;
  * 16 GiB of 256 KiB chunks stays far below MAX_TRAILER).
  */
 export const MAX_PACK_SIZE = 16 * 1024 * 1024 * 1024;
+/** The most blobs in one pack: a trailer of ~64 bytes each stays far below MAX_TRAILER. */
+export const MAX_PACK_ENTRIES = 1024 * 1024;
+/**
+ * Blobs below this (file manifests, trees, records) go to the open pack
+ * even past TARGET_PACK_SIZE, so the record and tree of a checkpoint do not
+ * start a pack of their own after its outs; only MAX_PACK_SIZE and
+ * MAX_PACK_ENTRIES bound them.
+ */
+export const SMALL_BLOB = 64 * 1024;
 
 /** Where a blob of `len` bytes lands in a pack that has `size` bytes and stops at `limit`: at its end, or at the start of a new one. */
 export function landing(size: number, len: number, limit: number): number {
