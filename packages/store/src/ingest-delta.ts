@@ -295,13 +295,15 @@ export async function* deltaChunks(fh: FileHandle, size: number, prev: FileManif
    * threads are free for it, to where it lands if `newBefore` new bytes go to the pack before it.
    */
   const lookAhead = async (from: number, newBefore: number) => {
-    if (ahead.size >= Math.min(MAX_AHEAD, pool.threadCount - 1)) return;
+    const full = () => ahead.size >= Math.min(MAX_AHEAD, pool.threadCount - 1);
+    if (full()) return;
     const at = await cmp.nextChanged(from);
     if (at === undefined || ahead.has(at) || at <= walked) return;
     const phase = (landAt() + newBefore) % 4096;
     const room = REGION_SLOTS * SLOT_SIZE - phase;
     const len = Math.min(size - at, room, (await extent(at, room)).len);
-    if (ahead.has(at) || at <= walked) return;
+    // Checked again: the walk, or another look ahead, may have moved on meanwhile.
+    if (full() || ahead.has(at) || at <= walked) return;
     const p = read(at, len, phase);
     p.catch(() => {});
     ahead.set(at, p);
