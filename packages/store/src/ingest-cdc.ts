@@ -85,7 +85,7 @@ export function parallelCdcFits(o: ResolvedOptions): boolean {
 export async function* cdcChunks(fh: FileHandle, size: number, o: ResolvedOptions, place: Placement): AsyncGenerator<ChunkItem> {
   const pool = readPool();
   const A = arena();
-  const resolver = new CutResolver(o);
+  const resolver = new CutResolver(o, A.gear);
   /** Segments' memory read (or being read) and not yet left behind by the open chunk, in file order. */
   const pieces: Piece[] = [];
   const segments: Segment[] = [];

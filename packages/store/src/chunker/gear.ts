@@ -55,6 +55,17 @@ export interface CdcParams {
 // the platform's, so big-endian hosts take the byte loop.
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
+/**
+ * hashRun compiled elsewhere (io/gear-wasm.ts: WebAssembly over the store's
+ * arena), over addresses of one memory: the same cuts, faster. A GearCdc
+ * given one must only ever scan views of that memory.
+ */
+export interface GearRun {
+  /** hashRun over memory[p, stop): the address just past the cut, or -1 with the hash left in `hash`. */
+  run(p: number, stop: number, h: number, mask: number): number;
+  readonly hash: number;
+}
+
 /** The hash after a hashRun that found no cut (a second return value without an allocation). */
 let runHash = 0;
 
@@ -114,7 +125,14 @@ export class GearCdc {
   private words: Uint32Array | null = null;
   private wordsD = 0;
 
-  constructor(p: CdcParams) {
+  /**
+   * `fast`: the compiled loop over the memory every buffer given to scan is
+   * a view of (its byteOffset is then its address there).
+   */
+  constructor(
+    p: CdcParams,
+    private readonly fast?: GearRun,
+  ) {
     if (!(p.minSize >= 1 && p.minSize <= p.avgSize && p.avgSize <= p.maxSize)) {
       throw new RangeError(`bad CDC sizes: min ${p.minSize}, avg ${p.avgSize}, max ${p.maxSize}`);
     }
@@ -150,21 +168,21 @@ export class GearCdc {
     const base = i - len;
     const normEnd = base + this.avgSize;
     const hardEnd = base + this.maxSize;
-    if (buf !== this.wordsOf) this.viewWords(buf);
+    if (!this.fast && buf !== this.wordsOf) this.viewWords(buf);
     const words = this.words;
     const d = this.wordsD;
     let h = this.h;
 
     if (i < normEnd) {
       const stop = normEnd < end ? normEnd : end;
-      const c = hashRun(buf, words, d, i, stop, h, this.maskS);
+      const c = this.fast ? this.fastRun(buf, i, stop, h, this.maskS) : hashRun(buf, words, d, i, stop, h, this.maskS);
       if (c >= 0) return this.cut(c);
       h = runHash;
       i = stop;
     }
     if (i < hardEnd) {
       const stop = hardEnd < end ? hardEnd : end;
-      const c = hashRun(buf, words, d, i, stop, h, this.maskL);
+      const c = this.fast ? this.fastRun(buf, i, stop, h, this.maskL) : hashRun(buf, words, d, i, stop, h, this.maskL);
       if (c >= 0) return this.cut(c);
       h = runHash;
       i = stop;
@@ -185,6 +203,15 @@ export class GearCdc {
     this.h = s.h | 0;
     this.len = s.len;
     return this;
+  }
+
+  /** hashRun through `fast`, in buffer indices. */
+  private fastRun(buf: Uint8Array, i: number, stop: number, h: number, mask: number): number {
+    const a = buf.byteOffset;
+    const c = this.fast!.run(a + i, a + stop, h, mask);
+    if (c >= 0) return c - a;
+    runHash = this.fast!.hash;
+    return -1;
   }
 
   private viewWords(buf: Uint8Array): void {

@@ -13,7 +13,7 @@
  * the result is exactly cdcCuts() of the whole file in every case, and in
  * practice costs a chunk or two of scanning per edge.
  */
-import { GearCdc, type CdcParams, type GearState } from './gear.js';
+import { GearCdc, type CdcParams, type GearRun, type GearState } from './gear.js';
 
 /** File bytes from `from` on, in pieces, in order (as many as the caller holds). */
 export type BytesFrom = (from: number) => Iterable<{ pos: number; bytes: Uint8Array }>;
@@ -26,7 +26,11 @@ export class CutResolver {
   /** The true scan state at `fed`, when known: then the next edge needs no rescan of the bytes before it. */
   private atFed: GearState | undefined;
 
-  constructor(private readonly params: CdcParams) {}
+  /** `fast`: as for GearCdc (every buffer `bytes` yields is then a view of its memory). */
+  constructor(
+    private readonly params: CdcParams,
+    private readonly fast?: GearRun,
+  ) {}
 
   /** The start of the chunk still open (the last true cut so far). */
   get openChunkStart(): number {
@@ -51,7 +55,7 @@ export class CutResolver {
     }
     const spec = new Set(speculative);
     // From the true state at the edge if known, else from the last true cut.
-    const cdc = carried ? new GearCdc(this.params).resume(carried) : new GearCdc(this.params);
+    const cdc = carried ? new GearCdc(this.params, this.fast).resume(carried) : new GearCdc(this.params, this.fast);
     const from = carried ? start : this.last;
     const out: number[] = [];
     for (const { pos, bytes: buf } of bytes(from)) {

@@ -9,8 +9,12 @@
  *
  * Slots are taken and given back, and reused; once touched their pages stay
  * resident, so the arena's size follows the most slots in use at once.
+ * The first 64 KiB page holds no slot: the gear table of the in-place
+ * chunking loop (gear-wasm.ts) lives there.
  */
 import { xxh64Over } from './xxh64-wasm.js';
+import { gearOver, installGearTable } from './gear-wasm.js';
+import type { GearRun } from '../chunker/gear.js';
 
 export const PAGE = 65536;
 /** Slot size: 4 MiB + 64 KiB, so a chunk of up to 4 MiB starts at any offset below 64 KiB. */
@@ -20,10 +24,12 @@ export const SLOT_DATA = SLOT_SIZE - 4096;
 const SLOT_PAGES = SLOT_SIZE / PAGE;
 /** At most 1 GiB of address space (only slots in use are ever touched). */
 const MAX_PAGES = 16384;
-const MAX_SLOTS = Math.floor(MAX_PAGES / SLOT_PAGES);
+/** Pages before slot 0 (the gear table's). */
+const RESERVED_PAGES = 1;
+const MAX_SLOTS = Math.floor((MAX_PAGES - RESERVED_PAGES) / SLOT_PAGES);
 
 export class Arena {
-  readonly memory = new WebAssembly.Memory({ initial: 0, maximum: MAX_PAGES, shared: true });
+  readonly memory = new WebAssembly.Memory({ initial: RESERVED_PAGES, maximum: MAX_PAGES, shared: true });
   private slots = 0;
   private free: number[] = [];
   private waiting: Array<(slot: number) => void> = [];
@@ -34,6 +40,14 @@ export class Arena {
   private buf: SharedArrayBuffer = this.memory.buffer as unknown as SharedArrayBuffer;
   /** XXH64 of arena bytes, in place. */
   readonly xxh64 = xxh64Over(this.memory);
+  /** The gear loop over arena bytes, for GearCdc on this thread. */
+  readonly gear: GearRun;
+
+  constructor() {
+    // Written before any pool thread exists, so every thread sees it.
+    installGearTable(this.memory);
+    this.gear = gearOver(this.memory);
+  }
 
   /** A free slot; waits when every slot is in use (their holders give them back as they finish). */
   take(): number | Promise<number> {
@@ -90,7 +104,7 @@ export class Arena {
 
   /** The arena address of byte `off` of `slot`. */
   addr(slot: number, off = 0): number {
-    return slot * SLOT_SIZE + off;
+    return RESERVED_PAGES * PAGE + slot * SLOT_SIZE + off;
   }
 
   /**

@@ -6,11 +6,14 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { readSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { xxh64Over } from './xxh64-wasm.js';
+import { gearOver } from './gear-wasm.js';
 import type { PoolReply, PoolRequest } from './pool.js';
 import { GearCdc } from '../chunker/gear.js';
 
 const memory = (workerData as { memory: WebAssembly.Memory }).memory;
 const xxh64 = xxh64Over(memory);
+// The arena wrote the gear table before this thread started.
+const gear = gearOver(memory);
 let buf = memory.buffer as unknown as SharedArrayBuffer;
 const port = parentPort!;
 
@@ -40,7 +43,7 @@ port.on('message', (m: PoolRequest) => {
       // copyWithin: TypedArray.set on shared memory runs at a quarter of memcpy's speed.
       for (const c of m.copies ?? []) new Uint8Array(memory.buffer).copyWithin(c.to, c.from, c.from + c.len);
       if (m.cdc) {
-        const cdc = new GearCdc(m.cdc);
+        const cdc = new GearCdc(m.cdc, gear);
         reply.cuts = cdcCuts(cdc, m.cdc);
         reply.cdcEnd = cdc.state;
         if (m.cdc.hash) reply.chunkHashes = chunkHashes(m.cdc, m.cdc.startsChunk ? Float64Array.of(m.cdc.base, ...reply.cuts) : reply.cuts);

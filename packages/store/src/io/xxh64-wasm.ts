@@ -4,62 +4,21 @@
  * into the store's arena (see arena.ts) is checked without the copy into a
  * private wasm memory that xxhash-wasm makes. The module is assembled here,
  * at load time, from the instruction list below (XXH64 as in the reference
- * implementation, seed 0 or any); checksum.test.ts checks it against
+ * implementation, seed 0 or any); xxh64-wasm.test.ts checks it against
  * xxhash-wasm for every length up to 2000 bytes and for large inputs.
  *
  * Exports: xxh64(ptr: i32, len: i32, seed: i64) -> i64.
  */
-
-const u32 = (n: number): number[] => {
-  const o: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    o.push(b);
-  } while (n);
-  return o;
-};
-const s64 = (value: bigint): number[] => {
-  let v = BigInt.asIntN(64, value);
-  const o: number[] = [];
-  for (;;) {
-    const b = Number(v & 0x7fn);
-    v >>= 7n;
-    if ((v === 0n && !(b & 0x40)) || (v === -1n && b & 0x40)) {
-      o.push(b);
-      return o;
-    }
-    o.push(b | 0x80);
-  }
-};
-const str = (s: string): number[] => [...u32(s.length), ...Buffer.from(s)];
-const vec = (items: number[][]): number[] => [...u32(items.length), ...items.flat()];
-const section = (id: number, bytes: number[]): number[] => [id, ...u32(bytes.length), ...bytes];
+import {
+  MAGIC, I32, I64, get, set, c64, c32, add64, sub64, mul64, xor64, shru64, rotl64, add32, sub32, gtu32, leu32, geu32,
+  load64, load32u, load8u64, extendU, block, loop, end, br, brIf, if_, else_, section, vec, str, u32, funcType, funcBody, sharedMemoryImport,
+} from './wasm-asm.js';
 
 const P1 = 0x9e3779b185ebca87n;
 const P2 = 0xc2b2ae3d27d4eb4fn;
 const P3 = 0x165667b19e3779f9n;
 const P4 = 0x85ebca77c2b2ae63n;
 const P5 = 0x27d4eb2f165667c5n;
-const I32 = 0x7f;
-const I64 = 0x7e;
-
-// Instructions.
-const get = (i: number) => [0x20, ...u32(i)];
-const set = (i: number) => [0x21, ...u32(i)];
-const c64 = (v: bigint) => [0x42, ...s64(v)];
-const c32 = (v: number) => [0x41, ...s64(BigInt(v))];
-const add64 = [0x7c], sub64 = [0x7d], mul64 = [0x7e], xor64 = [0x85], shru64 = [0x88], rotl64 = [0x89];
-const add32 = [0x6a], sub32 = [0x6b], gtu32 = [0x4b], leu32 = [0x4d], geu32 = [0x4f];
-const load64 = (off: number) => [0x29, 0, ...u32(off)]; // align hint 0: inputs need not be aligned
-const load32u = [0x35, 0, 0], load8u = [0x31, 0, 0];
-const extendU = [0xad];
-const block = [0x02, 0x40], loop = [0x03, 0x40], end = [0x0b];
-const br = (l: number) => [0x0c, ...u32(l)];
-const brIf = (l: number) => [0x0d, ...u32(l)];
-const if_ = [0x04, 0x40], else_ = [0x05];
-
 // Locals: 0 ptr, 1 len, 2 seed (params); 3 end, 4 limit (i32); 5..8 v1..v4, 9 h (i64).
 const p = 0, len = 1, seed = 2, e = 3, lim = 4, h = 9;
 const v = [5, 6, 7, 8];
@@ -103,7 +62,7 @@ const code = [
   // single bytes
   ...block, ...loop,
     ...get(p), ...get(e), ...geu32, ...brIf(1),
-    ...get(h), ...get(p), ...load8u, ...c64(P5), ...mul64, ...xor64, ...c64(11n), ...rotl64, ...c64(P1), ...mul64, ...set(h),
+    ...get(h), ...get(p), ...load8u64, ...c64(P5), ...mul64, ...xor64, ...c64(11n), ...rotl64, ...c64(P1), ...mul64, ...set(h),
     ...get(p), ...c32(1), ...add32, ...set(p), ...br(0),
   ...end, ...end,
   // avalanche
@@ -113,16 +72,14 @@ const code = [
   ...end,
 ];
 
-const body = [...vec([[...u32(2), I32], [...u32(5), I64]]), ...code];
-
 /** The module's bytes. Its memory import is env.mem: shared, up to 4 GiB. */
 export const XXH64_WASM = new Uint8Array([
-  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-  ...section(1, vec([[0x60, ...vec([[I32], [I32], [I64]]), ...vec([[I64]])]])),
-  ...section(2, vec([[...str('env'), ...str('mem'), 0x02, 0x03, ...u32(0), ...u32(65536)]])),
+  ...MAGIC,
+  ...section(1, vec([funcType([I32, I32, I64], [I64])])),
+  ...section(2, vec([sharedMemoryImport(0, 65536)])),
   ...section(3, vec([u32(0)])),
   ...section(7, vec([[...str('xxh64'), 0x00, ...u32(0)]])),
-  ...section(10, vec([[...u32(body.length), ...body]])),
+  ...section(10, vec([funcBody([[2, I32], [5, I64]], code)])),
 ]);
 
 let compiled: WebAssembly.Module | undefined;
