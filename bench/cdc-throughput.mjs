@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// Throughput of the content-defined chunker's boundary scan (cdcCuts) at the
-// store's default sizes: a measurement, so it lives here and not in the
+// Throughput of the content-defined chunker's boundary scan at the store's
+// default sizes, both loops: the JavaScript one (cdcCuts; small files and
+// streams) and the WebAssembly one over shared memory (io/gear-wasm.ts;
+// what the read pool runs over the arena). Both must make the same cuts: a measurement, so it lives here and not in the
 // tests, where it asserted nothing and cost 128 MiB and seconds every run.
 //
 //   npm run bench:cdc                      128 MiB of random bytes, best of 4
@@ -28,12 +30,39 @@ const { cdcCuts } = await import(pathToFileURL(gear).href);
 const MiB = 1024 * 1024;
 const DEFAULT = { minSize: 256 * 1024, avgSize: 1 * MiB, maxSize: 4 * MiB };
 
-const data = randomBytes(size);
-let best = Infinity;
-let cuts = 0;
+const { gearOver, installGearTable } = await import(pathToFileURL(join(ROOT, 'packages/store/dist/io/gear-wasm.js')).href);
+const { GearCdc } = await import(pathToFileURL(gear).href);
+const memory = new WebAssembly.Memory({ initial: Math.ceil(size / 65536) + 1, maximum: 65536, shared: true });
+installGearTable(memory);
+const data = Buffer.from(memory.buffer, 65536, size);
+data.set(randomBytes(size));
+
+/** Cuts of the whole buffer by a GearCdc with the compiled loop. */
+const wasmCuts = () => {
+  const cdc = new GearCdc(DEFAULT, gearOver(memory));
+  const out = [];
+  for (let i = 0; i < size; ) {
+    const c = cdc.scan(data, i, size);
+    if (c < 0) break;
+    out.push(c);
+    i = c;
+  }
+  if (out.at(-1) !== size) out.push(size);
+  return out;
+};
+
+const best = { js: Infinity, wasm: Infinity };
+let cuts = { js: [], wasm: [] };
 for (let r = 0; r < reps; r++) {
-  const t = process.hrtime.bigint();
-  cuts = cdcCuts(data, DEFAULT).length;
-  best = Math.min(best, Number(process.hrtime.bigint() - t) / 1e9);
+  for (const [k, f] of [['js', () => cdcCuts(data, DEFAULT)], ['wasm', wasmCuts]]) {
+    const t = process.hrtime.bigint();
+    cuts[k] = f();
+    best[k] = Math.min(best[k], Number(process.hrtime.bigint() - t) / 1e9);
+  }
 }
-console.log(`CDC throughput (default sizes ${fmtBytes(DEFAULT.minSize)}/${fmtBytes(DEFAULT.avgSize)}/${fmtBytes(DEFAULT.maxSize)}, best of ${reps} over ${fmtBytes(size)}, ${cuts} chunks): ${(size / best / 1e9).toFixed(2)} GB/s`);
+if (JSON.stringify(cuts.js) !== JSON.stringify(cuts.wasm)) {
+  console.error('bench:cdc: the two loops made different cuts');
+  process.exit(1);
+}
+const gbs = (k) => (size / best[k] / 1e9).toFixed(2);
+console.log(`CDC throughput (default sizes ${fmtBytes(DEFAULT.minSize)}/${fmtBytes(DEFAULT.avgSize)}/${fmtBytes(DEFAULT.maxSize)}, best of ${reps} over ${fmtBytes(size)}, ${cuts.js.length} chunks, same cuts): JavaScript ${gbs('js')} GB/s, WebAssembly ${gbs('wasm')} GB/s (${(best.js / best.wasm).toFixed(2)}x)`);
