@@ -1,6 +1,7 @@
 // Timers, child processes with peak-RSS sampling, the cp+fsync baseline,
-// warm reads, disk accounting.
+// warm reads, memory warm-up, disk accounting.
 
+import os from 'node:os';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { openSync, readSync, closeSync, readFileSync } from 'node:fs';
@@ -92,6 +93,27 @@ export async function cpFsync(src, dest, { files = null } = {}) {
  */
 export async function settle(dir) {
   await run('sync', ['-f', dir]);
+}
+
+/**
+ * Untimed, right before every timed step, after settle(): touches `bytes`
+ * of memory in a short-lived process, so the memory the step is about to
+ * get (page cache for cp, arena and page cache for cairn) is backed by the
+ * host. On a VM whose balloon reports free pages to the host (virtio
+ * free page reporting, as on the dev VM), memory left free for a couple
+ * of seconds goes back to the host and the first touch of each page then
+ * costs several times a normal fault: cp + fsync of 1 GiB took 1.6-1.8 s
+ * after 8 s idle and 0.72 s right after 2 GiB had been touched. Whoever
+ * touches more fresh memory pays more, which is mostly cp (its whole file
+ * goes through the page cache; cairn's adds write with O_DIRECT), so
+ * without this the baseline swung 4x between steps. Capped at half the
+ * free memory.
+ */
+export async function warmMemory(bytes) {
+  const n = Math.floor(Math.min(bytes, os.freemem() / 2) / (1 << 20));
+  if (n <= 0) return;
+  const r = await run(process.execPath, ['-e', `const m=${n},keep=[];for(let k=0;k<m;k+=256){const b=Buffer.alloc(Math.min(256,m-k)<<20);for(let i=0;i<b.length;i+=4096)b[i]=1;keep.push(b)}`]);
+  if (r.code !== 0) throw new Error(`warmMemory failed: ${r.stderr}`);
 }
 
 /**

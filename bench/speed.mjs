@@ -35,7 +35,7 @@ import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import { parseSize, fmtBytes, keyStream, fillRandom } from './gen-safetensors.mjs';
 import { planScenario, writeCheckpoint } from './scenarios.mjs';
-import { summarize, settle, warmRead, sha256File, listFiles, freeBytes, rmrf, run, runChild, cpFsync } from './measure.mjs';
+import { summarize, settle, warmMemory, warmRead, sha256File, listFiles, freeBytes, rmrf, run, runChild, cpFsync } from './measure.mjs';
 import { renderLineChart } from './chart.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -295,6 +295,10 @@ function verify(path, want, what) {
 
 // ---------------------------------------------------------------- cases
 
+/** Memory touched before every timed step (see warmMemory): enough for a cp's source and copy in the page cache, and then some. */
+const WARM_FACTOR = 2;
+const WARM_EXTRA = 512 * MiB;
+
 const samples = []; // { case, threads, rep, cairn, cli, cp, evicted }
 const caseInfo = new Map(); // id -> { id, group, label, bytes, target, targetText }
 
@@ -323,6 +327,7 @@ async function measureCase(id, m) {
         // Untimed: the step's own set-up, then a flush of what earlier steps left dirty, then the timed part.
         if (m.pre?.[k]) await m.pre[k](ctx);
         await settle(workRoot);
+        await warmMemory(WARM_FACTOR * info.bytes + WARM_EXTRA);
         sample[k] = await m[k](ctx);
         if (m.post?.[k]) await m.post[k](ctx);
       }
@@ -617,7 +622,7 @@ function renderMarkdown(results, { chart } = {}) {
     'Adds: the source file is in the page cache for both (a checkpoint just written), the store is empty (`add`, `tensor`) or holds every earlier version (`rewrite`: 10 regions of 1% each rewritten in place with new random bytes before every rep; cairn is given the ID of the version before, as `exp run` gives it for a checkpoint out, so unchanged chunks are recognised by their XXH64 instead of hashed again; the CLI column, `cairn store add`, has no previous version and hashes every byte).',
     'Restores: cold page cache without root: before every cairn restore the store\'s `packs/` and `index/` files are fsynced and dropped with `dd if=FILE iflag=nocache count=0` (POSIX_FADV_DONTNEED), before every baseline the cp source; `fincore` checks that nothing stayed resident. The restored checkpoint is checkpoint 1 of `bench/scenarios.mjs` (full: every tensor changed since checkpoint 0; frozen: ~10%; lora: ~1%), stored after checkpoint 0. Every restore, cairn\'s, the CLI\'s and cp\'s, is compared with the original by SHA-256.',
     'Peak RSS: the child\'s `process.resourceUsage().maxRSS`; the CLI\'s is sampled from /proc (VmHWM).',
-    `Before every timed step an untimed \`sync -f\` flushes what earlier steps left dirty. The machine may be shared: load average is above; CPU time is the steadier figure under load.`,
+    `Before every timed step an untimed \`sync -f\` flushes what earlier steps left dirty, then a short-lived process touches twice the case's size plus 512 MiB of memory (at most half the free memory): on a VM whose balloon hands free pages back to the host, the first touch of memory left free for a few seconds costs several times a normal page fault, which swung cp + fsync of 1 GiB between 0.6 and 2.4 s from one step to the next (\`bench/measure.mjs\`, warmMemory). The machine may be shared: load average is above; CPU time is the steadier figure under load.`,
   ])
     L.push(`- ${n}`);
   L.push('');
