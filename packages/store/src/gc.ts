@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { CairnError } from './errors.js';
 import { decodeLocation, encodeLocation, locationOf, type Location } from './index-db.js';
 import { PackWriter, TARGET_PACK_SIZE } from './pack/writer.js';
-import { encodeTrailer, HEADER_SIZE } from './pack/format.js';
+import { encodeTrailer } from './pack/format.js';
 import { listPackFiles, type PackFile } from './packfiles.js';
 import { markFrom, markReachable } from './reachable.js';
 import { listLeases } from './leases.js';
@@ -83,9 +83,11 @@ export async function collectGarbage(repo: Repository, opts: { dryRun?: boolean 
     if (opts.dryRun) {
       // The packs sweep() would write, counted whole (header, blobs, trailer),
       // so a dry run reports exactly what gc frees.
-      const written = plannedPacks(sweepOrder(doomed).flatMap((d) => d.live)).reduce((n, blobs) => n + packBytes(blobs), 0);
+      const start = repo.session.layout.dataStart;
+      const planned = plannedPacks(sweepOrder(doomed).flatMap((d) => d.live), start);
+      const written = planned.reduce((n, blobs) => n + packBytes(blobs, start), 0);
       report.bytesFreed = Math.max(0, doomed.reduce((n, d) => n + d.file.size, 0) - written);
-      report.packsWritten = plannedPacks(sweepOrder(doomed).flatMap((d) => d.live)).length;
+      report.packsWritten = planned.length;
       report.packsDeleted = doomed.length;
       report.packsRewritten = doomed.filter((d) => d.live.length > 0).length;
       report.deadObjects = doomed.reduce((n, d) => n + d.dead.length, 0);
@@ -180,7 +182,7 @@ async function sweep(repo: Repository, doomed: Doomed[], report: GcReport, bytes
           report.packsWritten++;
           writer = undefined;
         }
-        writer ??= new PackWriter(repo.packsDir);
+        writer ??= new PackWriter(repo.packsDir, repo.session.layout);
         moved.set(id, locationOf(writer.packId, await writer.add(Buffer.from(id, 'hex'), loc.type, data, loc.size)));
       }
       finished.push(d);
@@ -217,15 +219,15 @@ function sweepOrder(doomed: Doomed[]): Doomed[] {
 }
 
 /** The packs sweep() writes for `blobs`: a new one when the next blob would take the current past TARGET_PACK_SIZE. */
-function plannedPacks(blobs: Array<[string, Location]>): Array<Array<[string, Location]>> {
+function plannedPacks(blobs: Array<[string, Location]>, start: number): Array<Array<[string, Location]>> {
   const packs: Array<Array<[string, Location]>> = [];
   let current: Array<[string, Location]> = [];
-  let size = HEADER_SIZE;
+  let size = start;
   for (const blob of blobs) {
     if (current.length > 0 && size + blob[1].length > TARGET_PACK_SIZE) {
       packs.push(current);
       current = [];
-      size = HEADER_SIZE;
+      size = start;
     }
     current.push(blob);
     size += blob[1].length;
@@ -235,8 +237,8 @@ function plannedPacks(blobs: Array<[string, Location]>): Array<Array<[string, Lo
 }
 
 /** A sealed pack's size on disk: header, blobs, trailer and footer. */
-function packBytes(blobs: Array<[string, Location]>): number {
-  let offset = HEADER_SIZE;
+function packBytes(blobs: Array<[string, Location]>, start: number): number {
+  let offset = start;
   const entries = blobs.map(([id, loc]) => {
     const entry = { id: Buffer.from(id, 'hex'), type: loc.type, offset, length: loc.length, checksum: loc.checksum, size: loc.size };
     offset += loc.length;

@@ -5,8 +5,6 @@ import { isUtf8 } from 'node:buffer';
 import { webcrypto } from 'node:crypto';
 import { sha256 } from './codec.js';
 import { CairnError } from './errors.js';
-import { HEADER_SIZE } from './pack/format.js';
-import { landing } from './pack/writer.js';
 import { chunkFile, chunkStream, planFileCuts } from './chunker/index.js';
 import { resolveOptions } from './chunker/options.js';
 import { cdcChunks, parallelCdcFits, type ChunkItem, type Placement } from './ingest-cdc.js';
@@ -118,13 +116,13 @@ export class Ingest {
     let packPos = 0; // where the next chunk dispatched would land in a pack if it and all before it are new
     const fill = async () => {
       // Chunks found already stored take no room: guesses start from where the pack really is.
-      packPos = repo.session.openPackSize ?? HEADER_SIZE;
-      for (const q of [...batch.slice(done), ...queue]) packPos = landing(packPos, q.len, repo.session.packLimit) + q.len;
+      packPos = repo.session.openPackSize;
+      for (const q of [...batch.slice(done), ...queue]) packPos = repo.session.land(packPos, q.len) + q.len;
       while (queue.length + batch.length - done < pool.window && next < cuts.length) {
         const pos = next === 0 ? 0 : cuts[next - 1];
         const len = cuts[next++] - pos;
         const slot = await A.take();
-        packPos = landing(packPos, len, repo.session.packLimit);
+        packPos = repo.session.land(packPos, len);
         const addr = A.addr(slot, packPos % 4096);
         packPos += len;
         // XXH64 here, in cache, while chunks are turning out new; else the few new ones get theirs when appended.
@@ -189,13 +187,13 @@ export class Ingest {
     const uncommitted: number[] = [];
     let mostlyNew = !this.hashOnly;
     const predicted = () => {
-      let pos = repo.session.openPackSize ?? HEADER_SIZE;
-      for (const len of uncommitted) pos = landing(pos, len, repo.session.packLimit) + len;
+      let pos = repo.session.openPackSize;
+      for (const len of uncommitted) pos = repo.session.land(pos, len) + len;
       return pos;
     };
     const place: Placement = {
       land: (len) => {
-        const at = mostlyNew ? landing(predicted(), len, repo.session.packLimit) : undefined;
+        const at = mostlyNew ? repo.session.land(predicted(), len) : undefined;
         uncommitted.push(len);
         return at;
       },
@@ -284,7 +282,7 @@ export class Ingest {
     const cmp = compareChunks(fh, size, prev, locs);
     const manifest: FileManifest = { size: 0, exec: (mode & 0o111) !== 0, mode, chunks: [] };
     try {
-      for await (const item of deltaChunks(fh, size, prev, cmp, resolveOptions(), () => repo.session.openPackSize ?? HEADER_SIZE)) {
+      for await (const item of deltaChunks(fh, size, prev, cmp, resolveOptions(), () => repo.session.openPackSize)) {
         let id: ObjectId;
         let length: number;
         if ('reuse' in item) {

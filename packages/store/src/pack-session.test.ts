@@ -10,6 +10,7 @@ import { PackSession } from './pack-session.js';
 import { IndexDb } from './index-db.js';
 import { sha256 } from './codec.js';
 import { readPackEntries } from './pack/reader.js';
+import { PACK_V2 } from './pack/format.js';
 import { initChecksum } from './checksum.js';
 
 const KiB = 1024;
@@ -26,7 +27,7 @@ async function packsOf(fn: (s: PackSession, blob: (n?: number) => Promise<void>)
   const index = await IndexDb.open(join(work, 'index'), 1000);
   try {
     const packs = join(work, 'packs');
-    const session = new PackSession(packs, () => index, { target: 64 * KiB, max: 256 * KiB, entries: 12, small: KiB });
+    const session = new PackSession(packs, () => index, PACK_V2, { target: 64 * KiB, max: 256 * KiB, entries: 12, small: KiB });
     const blob = async (n = 40 * KiB) => {
       const data = randomBytes(n);
       const id = sha256(data);

@@ -1,5 +1,6 @@
 import { unlink } from 'node:fs/promises';
 import { encodeLocation, locationOf, type IndexDb, type Location } from './index-db.js';
+import type { PackLayout } from './pack/format.js';
 import { landing, MAX_PACK_ENTRIES, MAX_PACK_SIZE, PackWriter, packPath, SMALL_BLOB, TARGET_PACK_SIZE, type SealedPack } from './pack/writer.js';
 import { ioFailure } from './errors.js';
 import type { ObjectId, ObjectType } from './types.js';
@@ -26,6 +27,7 @@ export class PackSession {
   constructor(
     private readonly packsDir: string,
     private readonly index: () => IndexDb,
+    readonly layout: PackLayout,
     /** Pack sizes (see TARGET_PACK_SIZE, MAX_PACK_SIZE, MAX_PACK_ENTRIES and SMALL_BLOB); smaller in tests. */
     private readonly limits = { target: TARGET_PACK_SIZE, max: MAX_PACK_SIZE, entries: MAX_PACK_ENTRIES, small: SMALL_BLOB },
   ) {}
@@ -35,9 +37,14 @@ export class PackSession {
     return this.pending.size;
   }
 
-  /** Bytes in the open pack (its header counts), for guessing where the next blob lands. */
-  get openPackSize(): number | undefined {
-    return this.writer?.size;
+  /** Bytes in the open pack (its header counts), or in a new one before its first blob: for guessing where the next blob lands. */
+  get openPackSize(): number {
+    return this.writer?.size ?? this.layout.dataStart;
+  }
+
+  /** Where a blob of `len` bytes put now would land if the open pack (or the pack before it) had `size` bytes. */
+  land(size: number, len: number): number {
+    return landing(size, len, this.packLimit, this.layout.dataStart);
   }
 
   /** Where the open pack stops growing now (see beginFile). */
@@ -84,9 +91,9 @@ export class PackSession {
     const w = this.writer;
     if (w && w.count > 0) {
       const limit = len < this.limits.small ? this.limits.max : this.packLimit;
-      if (w.count >= this.limits.entries || landing(w.size, len, limit) !== w.size) this.roll();
+      if (w.count >= this.limits.entries || landing(w.size, len, limit, this.layout.dataStart) !== w.size) this.roll();
     }
-    return (this.writer ??= new PackWriter(this.packsDir));
+    return (this.writer ??= new PackWriter(this.packsDir, this.layout));
   }
 
   /** Seals the open pack in the background (its fsync takes a while; flush() waits for it). */

@@ -8,7 +8,7 @@ import { tempDir } from './testing/temp.js';
 import { listPackFiles } from './packfiles.js';
 import { scanTrailer } from './repair.js';
 import { indexError, isIndexDamage } from './index-db.js';
-import { encodeTrailer, HEADER_SIZE, PACK_MAGIC, type PackEntry } from './pack/format.js';
+import { encodeTrailer, HEADER_SIZE, PACK_V1, PACK_V2, type PackEntry } from './pack/format.js';
 import { xxh64, initChecksum } from './checksum.js';
 import { sha256 } from './codec.js';
 
@@ -36,11 +36,11 @@ test('scanTrailer reads the entries before the cut of a trailer, and nothing fro
     entries.push({ id: sha256(b), type: 'chunk', offset, length: b.length, checksum: xxh64(b), size: b.length });
     offset += b.length;
   }
-  const whole = Buffer.concat([PACK_MAGIC, ...blobs, encodeTrailer(entries)]);
+  const whole = Buffer.concat([PACK_V1.magic, ...blobs, encodeTrailer(entries)]);
   assert.deepEqual(scanTrailer(whole).map((e) => e.offset), entries.map((e) => e.offset));
   // Cut inside the last entry: the first two are still read.
   assert.deepEqual(scanTrailer(whole.subarray(0, whole.length - 24 - 10)).map((e) => e.id.toString('hex')), entries.slice(0, 2).map((e) => e.id.toString('hex')));
-  assert.deepEqual(scanTrailer(Buffer.concat([PACK_MAGIC, ...blobs])), []);
+  assert.deepEqual(scanTrailer(Buffer.concat([PACK_V1.magic, ...blobs])), []);
 });
 
 test('LevelDB errors: damage says run fsck --repair and names the folder; ENOSPC, EIO, EACCES are not damage', () => {
@@ -87,7 +87,7 @@ test('a blob whose bytes changed is not salvaged: only what verifies is kept', a
   const { dir, ids, data } = await storeWith(2);
   const [pack] = await listPackFiles(join(dir, 'packs'));
   const bytes = await readFile(pack.path);
-  bytes[HEADER_SIZE + 10] ^= 0xff; // inside the first chunk
+  bytes[PACK_V2.dataStart + 10] ^= 0xff; // inside the first chunk
   await writeFile(pack.path, bytes.subarray(0, bytes.length - 100));
   const r = await Store.with(dir, (s) => s.repair());
   assert.equal(r.packsDamaged[0].lost, 1);

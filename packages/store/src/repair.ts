@@ -272,7 +272,7 @@ export async function repairStore(repo: Repository, opts: RepairOptions = {}): P
           continue;
         }
         if (writer && writer.size + data.length > TARGET_PACK_SIZE) await seal();
-        writer ??= new PackWriter(repo.packsDir);
+        writer ??= new PackWriter(repo.packsDir, repo.session.layout);
         await writer.add(c.id, c.type, data, c.size, c.checksum);
         entry.salvaged++;
         report.objectsSalvaged++;

@@ -123,14 +123,14 @@ test('a store of any other format is refused with one FORMAT_VERSION error, and 
   try {
     const dir = join(work, 'store');
     await Store.init(dir);
-    assert.equal(await readFile(join(dir, 'CAIRN'), 'utf8'), 'cairn store\nformat 3\n');
+    assert.equal(await readFile(join(dir, 'CAIRN'), 'utf8'), 'cairn store\nformat 4\n');
     await Store.with(dir, (s) => s.putBuffer(Buffer.from('some data')));
-    for (const [marker, format] of [['cairn store\nformat 2\n', 2], ['cairn store\n', 1], ['cairn store\nformat 4\n', 4]] as const) {
+    for (const [marker, format] of [['cairn store\nformat 2\n', 2], ['cairn store\n', 1], ['cairn store\nformat 5\n', 5]] as const) {
       await writeFile(join(dir, 'CAIRN'), marker);
       const before = await snapshot(dir);
       await assert.rejects(
         Store.open(dir),
-        (e) => isCairnError(e, 'FORMAT_VERSION') && e.message.includes(`format ${format}`) && e.message.includes('format 3') && !e.message.includes('\n') && !!e.hint,
+        (e) => isCairnError(e, 'FORMAT_VERSION') && e.message.includes(`format ${format}`) && e.message.includes('formats 3 and 4') && !e.message.includes('\n') && !!e.hint,
       );
       // Refused before taking the lock or touching the index: the folder is as it was.
       assert.deepEqual(await snapshot(dir), before, `format ${format}`);

@@ -19,7 +19,7 @@ import { join, resolve as resolvePath } from 'node:path';
 import { Readable } from 'node:stream';
 import { initChecksum } from './checksum.js';
 import { CairnError } from './errors.js';
-import { checkStoreFormat, FORMAT_FILE, FORMAT_TEXT } from './format-version.js';
+import { checkStoreFormat, FORMAT_FILE, FORMAT_TEXT, packLayoutOf } from './format-version.js';
 import { IndexDb, indexError, isLevelError } from './index-db.js';
 import { decodeTree, decodeRecord, type FileManifest } from './objects.js';
 import { mkdirDurable, writeFileAtomic } from './fsutil.js';
@@ -110,13 +110,13 @@ export class Store {
     if (!(await Store.isStore(dir))) {
       throw new CairnError('NOT_FOUND', `no cairn store at ${dir}`, { hint: 'run cairn init, or pass --store DIR', fields: { path: dir } });
     }
-    await checkStoreFormat(dir);
+    const format = await checkStoreFormat(dir);
     // A bad CAIRN_THREADS is refused here, before anything is written, not at the first large file.
     if (opts.threads !== undefined) setPoolThreads(opts.threads);
     else poolThreads();
     await initChecksum();
     const { idx, indexPath, timeout, quarantined } = await openIndex(dir, opts);
-    const repo = new Repository(dir, idx, timeout);
+    const repo = new Repository(dir, idx, timeout, packLayoutOf(format));
     if (opts.yieldToPriority) repo.yielder = new Yielder(dir);
     const store = new Store(repo);
     store.indexQuarantined = quarantined;

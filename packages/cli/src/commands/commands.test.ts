@@ -52,7 +52,7 @@ test('a store of another format ends the command with exit 2 and one error line'
   try {
     writeFileSync(join(dir, 'CAIRN'), 'cairn store\nformat 2\n');
     const r = cairn('exp', 'ls', '--store', dir);
-    assert.equal(r.stderr.split('\n')[0], `cairn: error: the store at ${dir} has format 2; this cairn reads format 3 only`);
+    assert.equal(r.stderr.split('\n')[0], `cairn: error: the store at ${dir} has format 2; this cairn reads formats 3 and 4`);
     assert.match(r.stderr.split('\n')[1], /^hint: /);
     assert.equal(r.status, 2);
   } finally {

@@ -5,16 +5,47 @@ import type { ObjectType } from '../types.js';
 
 /**
  * Pack file layout (see docs/FORMAT.md):
- *   header  8 bytes  "CAIRNPK1"
+ *   header  8 bytes  "CAIRNPK1", or "CAIRNPK2" and zeros up to byte 4096
  *   blobs   the objects' bytes, back to back, in the order written
  *   trailer msgpack { v: 1, entries: [[id(32), type, offset, length, xxh64(8), size], ...] }
  *   footer  24 bytes: trailer length (u64 LE), xxh64 of the trailer (8), "CAIRNEND"
  * The trailer makes every pack self-describing, so the index can be rebuilt
  * from the packs alone.
  */
-export const PACK_MAGIC = Buffer.from('CAIRNPK1', 'latin1');
 export const PACK_END = Buffer.from('CAIRNEND', 'latin1');
+/** The magic's length: the part of the header every layout has. */
 export const HEADER_SIZE = 8;
+
+/** Where a pack's blobs start, as its magic says. */
+export interface PackLayout {
+  magic: Buffer;
+  dataStart: number;
+}
+
+/** Format 3's packs: blobs from byte 8. */
+export const PACK_V1: PackLayout = { magic: Buffer.from('CAIRNPK1', 'latin1'), dataStart: HEADER_SIZE };
+/**
+ * Format 4's packs: blobs from byte 4096, so that a file's bytes keep their
+ * offset within a 4 KiB block in the pack. A blob area starting at byte 8
+ * put every byte of a new file 8 bytes past its offset in the page cache,
+ * and the kernel's copy of a read into memory so placed (to be written to
+ * the pack from there) ran at a third of its speed: loads and stores 8
+ * bytes apart modulo 4 KiB stall each other (4K aliasing). Measured: 1 GiB
+ * read at 383 ms against 108 ms aligned, ~270 ms of CPU per GiB added.
+ */
+export const PACK_V2: PackLayout = { magic: Buffer.from('CAIRNPK2', 'latin1'), dataStart: 4096 };
+
+/** The layout a pack's first 8 bytes name; undefined for anything else. */
+export function layoutOf(magic: Buffer): PackLayout | undefined {
+  return [PACK_V1, PACK_V2].find((l) => l.magic.equals(magic));
+}
+
+/** A pack's header bytes, padding included. */
+export function headerBytes(layout: PackLayout): Buffer {
+  const b = Buffer.alloc(layout.dataStart);
+  layout.magic.copy(b, 0);
+  return b;
+}
 export const FOOTER_SIZE = 24;
 /** A trailer larger than this is treated as damage, not allocated. */
 export const MAX_TRAILER = 256 * 1024 * 1024;
@@ -47,18 +78,18 @@ export function encodeTrailer(entries: PackEntry[]): Buffer {
 }
 
 /** Parses a footer; returns the trailer's length and checksum. */
-export function decodeFooter(footer: Buffer, packSize: number, where: string): { length: number; checksum: Buffer } {
+export function decodeFooter(footer: Buffer, packSize: number, where: string, dataStart = HEADER_SIZE): { length: number; checksum: Buffer } {
   if (footer.length !== FOOTER_SIZE || !footer.subarray(16).equals(PACK_END)) {
     throw new CairnError('CORRUPT', `${where}: pack footer is damaged (no end marker)`);
   }
   const length = Number(footer.readBigUInt64LE(0));
-  if (length <= 0 || length > MAX_TRAILER || length > packSize - HEADER_SIZE - FOOTER_SIZE) {
+  if (length <= 0 || length > MAX_TRAILER || length > packSize - dataStart - FOOTER_SIZE) {
     throw new CairnError('CORRUPT', `${where}: pack footer gives an impossible trailer length ${length}`);
   }
   return { length, checksum: footer.subarray(8, 16) };
 }
 
-export function decodeTrailer(trailer: Buffer, checksum: Buffer, packSize: number, where: string): PackEntry[] {
+export function decodeTrailer(trailer: Buffer, checksum: Buffer, packSize: number, where: string, dataStart = HEADER_SIZE): PackEntry[] {
   if (!xxh64(trailer).equals(checksum)) throw new CairnError('CORRUPT', `${where}: pack trailer checksum mismatch`);
   let value: unknown;
   try {
@@ -69,7 +100,7 @@ export function decodeTrailer(trailer: Buffer, checksum: Buffer, packSize: numbe
   const v = value as { v?: unknown; entries?: unknown };
   if (!v || v.v !== 1 || !Array.isArray(v.entries)) throw new CairnError('CORRUPT', `${where}: pack trailer has an unknown layout`);
   const dataEnd = packSize - FOOTER_SIZE - trailer.length;
-  let expectOffset = HEADER_SIZE;
+  let expectOffset = dataStart;
   const entries = v.entries.map((raw: unknown, i: number) => {
     const r = raw as unknown[];
     const ok =

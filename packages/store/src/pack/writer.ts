@@ -1,7 +1,7 @@
 import { rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { encodeTrailer, PACK_MAGIC, HEADER_SIZE, type PackEntry } from './format.js';
+import { encodeTrailer, headerBytes, PACK_V2, type PackEntry, type PackLayout } from './format.js';
 import { mkdirDurable, syncDir } from '../fsutil.js';
 import { DirectWriter } from '../io/direct.js';
 import { xxh64 } from '../checksum.js';
@@ -25,9 +25,9 @@ export const MAX_PACK_ENTRIES = 1024 * 1024;
  */
 export const SMALL_BLOB = 64 * 1024;
 
-/** Where a blob of `len` bytes lands in a pack that has `size` bytes and stops at `limit`: at its end, or at the start of a new one. */
-export function landing(size: number, len: number, limit: number): number {
-  return size > HEADER_SIZE && size + len > limit ? HEADER_SIZE : size;
+/** Where a blob of `len` bytes lands in a pack that has `size` bytes and stops at `limit`: at its end, or at `start`, the start of a new one. */
+export function landing(size: number, len: number, limit: number, start: number): number {
+  return size > start && size + len > limit ? start : size;
 }
 
 export interface SealedPack {
@@ -50,10 +50,15 @@ export class PackWriter {
   readonly packId = randomBytes(16).toString('hex');
   private opening: Promise<DirectWriter> | undefined;
   private readonly tmpPath: string;
-  private offset = HEADER_SIZE;
+  private offset: number;
   private readonly entries: PackEntry[] = [];
 
-  constructor(private readonly packsDir: string) {
+  constructor(
+    private readonly packsDir: string,
+    /** The store's pack layout (format 3 stores keep PACK_V1). */
+    private readonly layout: PackLayout = PACK_V2,
+  ) {
+    this.offset = layout.dataStart;
     this.tmpPath = join(packsDir, 'tmp', `${this.packId}.pack.tmp`);
   }
 
@@ -69,7 +74,7 @@ export class PackWriter {
     this.opening ??= (async () => {
       await mkdirDurable(join(this.packsDir, 'tmp'));
       const out = await DirectWriter.create(this.tmpPath, 'wx');
-      await out.append(PACK_MAGIC);
+      await out.append(headerBytes(this.layout));
       return out;
     })();
     return this.opening;

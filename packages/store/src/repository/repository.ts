@@ -5,6 +5,7 @@ import { CairnError } from '../errors.js';
 import { IndexDb, type Location } from '../index-db.js';
 import { packPath } from '../pack/writer.js';
 import { readExactly } from '../pack/reader.js';
+import type { PackLayout } from '../pack/format.js';
 import { PackSession } from '../pack-session.js';
 import { arena } from '../io/arena.js';
 import { Refs } from '../refs.js';
@@ -40,12 +41,14 @@ export class Repository {
     readonly dir: string,
     private idx: IndexDb,
     readonly lockTimeoutMs: number,
+    /** Packs this store writes (see format-version.ts). */
+    readonly packLayout: PackLayout,
     /** Set on a detached copy (see detach()): the objects it can read, and where they are. */
     private readonly snapshot?: Map<ObjectId, Location>,
   ) {
     this.refs = new Refs(join(dir, 'refs'), () => this.flush(), (name) => this.checkLeased(name));
     this.packsDir = join(dir, 'packs');
-    this.session = new PackSession(this.packsDir, () => this.index);
+    this.session = new PackSession(this.packsDir, () => this.index, packLayout);
   }
 
   /** The LevelDB index (replaced by a rebuild or a step aside: do not keep it across either). */
@@ -219,7 +222,7 @@ export class Repository {
    */
   async detach(ids: ObjectId[]): Promise<Repository> {
     const locs = await this.locateMany(ids);
-    const copy = new Repository(this.dir, this.idx, this.lockTimeoutMs, new Map(ids.map((id, i) => [id, locs[i]])));
+    const copy = new Repository(this.dir, this.idx, this.lockTimeoutMs, this.packLayout, new Map(ids.map((id, i) => [id, locs[i]])));
     try {
       for (const packId of new Set(locs.map((l) => l.packId))) await copy.handle(packId);
     } catch (err) {
