@@ -53,7 +53,7 @@ const EDITS: Array<[string, (b: Buffer) => Buffer]> = [
     c[c.length - 1] ^= 0xff;
     return c;
   }],
-  ['bytes inserted past the middle (everything after shifts)', (b) => Buffer.concat([b.subarray(0, 14 * MiB), pseudoRandom(7777, 9), b.subarray(14 * MiB)])],
+  ['bytes inserted past the middle (everything after shifts)', (b) => Buffer.concat([b.subarray(0, 16 * MiB), pseudoRandom(7777, 9), b.subarray(16 * MiB)])],
   ['bytes removed near the start', (b) => Buffer.concat([b.subarray(0, 100_000), b.subarray(100_000 + 4097)])],
   ['cut short', (b) => b.subarray(0, b.length - 3 * MiB - 17)],
   ['grown at the end', (b) => Buffer.concat([b, pseudoRandom(5 * MiB + 3, 11)])],

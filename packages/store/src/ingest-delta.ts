@@ -120,14 +120,16 @@ export async function sampleUnchanged(fh: FileHandle, size: number, prev: FileMa
  * cut and hashed a region at a time, each on one thread (the next read
  * ahead on another), counted here as ~1.5 s of wall time whatever the
  * thread count, since one long change gets no help; the parallel path
- * costs ~2.3 s spread over the threads (its gear loop in wasm). So on 2
- * threads it pays up to ~60% changed, on 16 up to ~8%. Measured on the
- * 2-core VM, 1 GiB with 10 regions rewritten, CAIRN_THREADS=2 (against
- * CAIRN_FULL_HASH=1): 30% changed 0.78-0.86 s against 1.01-1.15 s, 50%
- * 1.00-1.06 s against 1.18 s, 70% 1.21-1.27 s against 1.07-1.17 s.
+ * costs ~2.0 s spread over the threads (its gear loop in wasm, its reads
+ * aligned with the pack's blocks). So on 2 threads it pays up to ~50%
+ * changed, on 16 up to ~6%. Measured on the 2-core VM at d13c164, 1 GiB
+ * with 10 regions rewritten, CAIRN_THREADS=2, store open to close, the
+ * previous-version path forced against CAIRN_FULL_HASH=1, 2 reps: 30%
+ * changed 0.70-0.73 s against 0.98-1.12 s, 50% 0.96-1.16 s against
+ * 0.97-1.11 s, 70% 1.29-1.40 s against 0.96-1.06 s.
  */
 export function deltaPays(unchanged: number, threads: number): boolean {
-  return (1 - unchanged) * 1.5 + 0.45 / threads < 2.3 / threads;
+  return (1 - unchanged) * 1.5 + 0.45 / threads < 2.0 / threads;
 }
 
 /**
