@@ -13,7 +13,7 @@ import { KiB, MiB } from './chunker/options.js';
 import { pseudoRandom } from './testing/test-helpers.js';
 import { plainId, withStore } from './testing/file-ids.js';
 import { arena } from './io/arena.js';
-import { poolThreads, setPoolThreads } from './io/pool.js';
+import { poolThreads, readPool, setPoolThreads, warmPool } from './io/pool.js';
 
 
 /** Random bytes with runs of zeros and of a short repeating pattern, where chunk chains take longest to meet. */
@@ -96,6 +96,26 @@ test('a large raw file that shrinks while it is read fails cleanly, leaving no s
       });
       await assert.rejects(put, (err: unknown) => isCairnError(err) && err.code === 'FAILED' && /changed or truncated/.test(err.message));
     });
+    assert.equal(arena().slotsInUse, 0);
+  });
+});
+
+test('once the pool has started, files from 1 MiB take its path, with the single-threaded IDs, and smaller ones do not', async () => {
+  warmPool();
+  await withStore(async (work, dir) => {
+    for (const size of [MiB, MiB + 12345, 4 * MiB, 9 * MiB + 7, 16 * MiB - 1, MiB - 1, 100 * KiB]) {
+      const src = join(work, `f${size}`);
+      const bytes = pseudoRandom(size, size % 997);
+      bytes.fill(0, Math.floor(size / 3), Math.floor(size / 2)); // a run of zeros, where chunk chains meet late
+      await writeFile(src, bytes);
+      const before = readPool().jobsRun;
+      const id = await Store.with(dir, (s) => s.putPath(src));
+      assert.equal(id, await plainId(src), `size ${size}`);
+      assert.equal(readPool().jobsRun > before, size >= MiB, `size ${size}: pool path taken`);
+      const out = join(work, `r${size}`);
+      await Store.with(dir, (s) => s.getToPath(id, out));
+      assert.ok((await readFile(out)).equals(await readFile(src)), `size ${size}: restored`);
+    }
     assert.equal(arena().slotsInUse, 0);
   });
 });

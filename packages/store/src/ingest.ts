@@ -10,7 +10,7 @@ import { resolveOptions } from './chunker/options.js';
 import { cdcChunks, parallelCdcFits, type ChunkItem, type Placement } from './ingest-cdc.js';
 import { compareChunks, deltaAllowed, deltaChunks, deltaPays, deltaStats, sampleUnchanged } from './ingest-delta.js';
 import type { Location } from './index-db.js';
-import { readPool, type PoolResult } from './io/pool.js';
+import { poolStarted, readPool, type PoolResult } from './io/pool.js';
 import { arena, SLOT_DATA } from './io/arena.js';
 import { decodeFile, decodeTreeObject, encodeFile, encodeTree, encodeRecord, entryNameBytes, MODE_BITS, type FileManifest } from './objects.js';
 import { detachedWrite, type Repository } from './repository/repository.js';
@@ -23,6 +23,16 @@ const HASH_AHEAD = 8;
  * the threads' start-up is not worth it.
  */
 const POOL_MIN_FILE = 16 * 1024 * 1024;
+/**
+ * Once the threads are running (exp run starts them with the training, and
+ * a large file leaves them), files from this size on go to them too: their
+ * gear scan then runs as WebAssembly on a pool thread, not as JavaScript on
+ * this one. A 10 MiB out fully rewritten at every checkpoint of a real
+ * exp run blocked the training a median 43-53 ms instead of 60-65, its
+ * first checkpoint 74-84 ms instead of 107-125 (bench/run.mjs --resume
+ * 10MiB:21, the two builds alternated, 3 runs each; cp + fsync 14-18 ms).
+ */
+const POOL_MIN_FILE_STARTED = 1024 * 1024;
 /** Chunks of a content-defined file looked up in the index at once. */
 const CDC_BATCH = 8;
 
@@ -325,7 +335,7 @@ export class Ingest {
       if (!st.isFile()) throw new CairnError('BAD_INPUT', `${path} is not a regular file`);
       // Permission bits only: a restore must never create a setuid or setgid file.
       const mode = st.mode & MODE_BITS;
-      if (st.size >= POOL_MIN_FILE) {
+      if (st.size >= (poolStarted() ? POOL_MIN_FILE_STARTED : POOL_MIN_FILE)) {
         const cuts = await planFileCuts(fh, st.size);
         if (cuts !== null && cuts.every((c, i) => c - (i === 0 ? 0 : cuts[i - 1]) <= SLOT_DATA)) return await this.putPlanned(fh, cuts, mode, opts);
         if (cuts === null && opts.previous !== undefined && !this.hashOnly && deltaAllowed()) {

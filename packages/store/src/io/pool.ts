@@ -136,8 +136,15 @@ export class ReadPool {
   /** Jobs not yet sent to a thread, oldest first. */
   private waiting: Array<{ id: number; p: Pending }> = [];
   private outstanding = 0;
+  /** Jobs run so far (for tests: which path a put took). */
+  jobsRun = 0;
 
   constructor(private size: number) {}
+
+  /** Whether its threads have been started (by a job or warm()); they stay until the process ends. */
+  get started(): boolean {
+    return this.threads.length > 0;
+  }
 
   get threadCount(): number {
     return this.size;
@@ -228,6 +235,7 @@ export class ReadPool {
    */
   run(job: PoolJob, short?: (read: ArenaRead, at: number) => Error): Promise<PoolResult> {
     while (this.threads.length < this.size) this.threads.push(this.spawn());
+    this.jobsRun++;
     const id = this.nextJob++;
     return new Promise<PoolResult>((resolve, reject) => {
       this.waiting.push({ id, p: { req: job, short, resolve, reject } });
@@ -303,6 +311,11 @@ export function setPoolThreads(n: number): void {
  */
 export function warmPool(): void {
   readPool().warm();
+}
+
+/** Whether this process's read pool has started its threads (without starting them). */
+export function poolStarted(): boolean {
+  return shared?.started ?? false;
 }
 
 /** The process's read pool, sized by poolThreads(). */
