@@ -197,7 +197,7 @@ export class RawObjects {
    * writing or copying what it holds.
    */
   async *readObjects(ids: ObjectId[], opts: ReadManyOptions = {}): AsyncGenerator<ObjectBatch> {
-    if (this.repo.session.size > 0) await this.repo.flush();
+    await this.repo.flushFor(ids);
     yield* readMany(this.repo, ids, opts);
   }
 
@@ -209,7 +209,7 @@ export class RawObjects {
    * how many of `items` were written (fewer only if `opts.deadline` passed).
    */
   async copyObjectsTo(items: Array<{ id: ObjectId; position: number }>, fd: number, opts: CopyManyOptions = {}): Promise<number> {
-    if (this.repo.session.size > 0) await this.repo.flush();
+    await this.repo.flushFor(items.map((i) => i.id));
     return copyMany(this.repo, items, fd, opts);
   }
 }

@@ -49,8 +49,9 @@ export class Restore {
 
   /** Where each of a file's chunks is: one index call per thousand chunks. */
   private async locateChunks(m: FileManifest): Promise<Location[]> {
-    if (this.repo.session.size > 0) await this.repo.flush();
-    return this.repo.locateMany(m.chunks.map((c) => c.id));
+    const ids = m.chunks.map((c) => c.id);
+    await this.repo.flushFor(ids);
+    return this.repo.locateMany(ids);
   }
 
   /** A file's chunks in order, verified, reading a few ahead so reads overlap the consumer's writes. */

@@ -347,3 +347,33 @@ test('a checkpoint with two outs seals one pack: stat and has see unflushed puts
   assert.equal((await listPackFiles(join(dir, 'packs'))).length, 1);
   await Store.with(dir, async (s) => assert.equal((await s.verify({ readData: true })).ok, true));
 });
+
+test('reading an object stored before does not seal the pack a session is filling; reading one it wrote does', async () => {
+  const dir = join(await tempDir('cairn-onepack-'), 'store');
+  await Store.init(dir);
+  const old = randomBytes(1000);
+  const oldId = await Store.with(dir, async (s) => {
+    const id = await s.putBuffer(old);
+    await s.refs.set('keep/old', id);
+    return id;
+  });
+  const packs = async () => (await listPackFiles(join(dir, 'packs'))).length;
+  const before = await packs();
+  // As a checkpoint: an out, a read of the parent record, the new record, the ref.
+  const [a, b] = [randomBytes(200 * 1024), randomBytes(1000)];
+  await Store.with(dir, async (s) => {
+    const ida = await s.putBuffer(a);
+    assert.deepEqual(await s.getBuffer(oldId), old);
+    const idb = await s.putBuffer(b);
+    await s.refs.set('keep/new', idb);
+    await s.refs.set('keep/a', ida);
+  });
+  assert.equal(await packs(), before + 1, 'one pack for the session');
+  await Store.with(dir, async (s) => {
+    const c = randomBytes(5000);
+    const idc = await s.putBuffer(c);
+    // Not yet in a sealed pack: the read flushes first.
+    assert.deepEqual(await s.getBuffer(idc), c);
+    assert.deepEqual(await s.getBuffer((await s.refs.get('keep/a'))!), a);
+  });
+});

@@ -133,9 +133,23 @@ export class Repository {
     return this.session.get(id) ?? (await this.index.get(id));
   }
 
-  /** Where an object is, to read it: flushes first, so its pack is on disk. NOT_FOUND when missing. */
+  /** Flushes if this session wrote any of `ids` and has not flushed it (see locate). */
+  async flushFor(ids: Iterable<ObjectId>): Promise<void> {
+    if (this.session.size === 0) return;
+    for (const id of ids) {
+      if (this.session.has(id)) return this.flush();
+    }
+  }
+
+  /**
+   * Where an object is, to read it: flushes first if this session wrote it
+   * and has not flushed it, so its pack is on disk. Only then: reading an
+   * object stored before (a checkpoint's parent record, an out's previous
+   * manifest) must not seal the pack the session is filling, or a
+   * checkpoint would take two packs and two fsyncs. NOT_FOUND when missing.
+   */
   async locate(id: ObjectId): Promise<Location> {
-    if (this.session.size > 0) await this.flush();
+    await this.flushFor([id]);
     const loc = await this.find(id);
     if (!loc) throw new CairnError('NOT_FOUND', `no object ${id.slice(0, 12)} in the store`, { fields: { id } });
     return loc;
