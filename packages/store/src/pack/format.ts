@@ -31,7 +31,8 @@ export const PACK_V1: PackLayout = { magic: Buffer.from('CAIRNPK1', 'latin1'), d
  * and the kernel's copy of a read into memory so placed (to be written to
  * the pack from there) ran at a third of its speed: loads and stores 8
  * bytes apart modulo 4 KiB stall each other (4K aliasing). Measured: 1 GiB
- * read at 383 ms against 108 ms aligned, ~270 ms of CPU per GiB added.
+ * read at 343-451 ms against 54-57 ms aligned (bench/read-alignment.mjs),
+ * ~270 ms of CPU per GiB added.
  */
 export const PACK_V2: PackLayout = { magic: Buffer.from('CAIRNPK2', 'latin1'), dataStart: 4096 };
 
