@@ -136,10 +136,14 @@ export class ReadPool {
   /** Jobs not yet sent to a thread, oldest first. */
   private waiting: Array<{ id: number; p: Pending }> = [];
   private outstanding = 0;
-  /** Jobs run so far (for tests: which path a put took). */
-  jobsRun = 0;
+  private jobs = 0;
 
   constructor(private size: number) {}
+
+  /** Jobs run so far (for tests: which path a put took). */
+  get jobsRun(): number {
+    return this.jobs;
+  }
 
   /** Whether its threads have been started (by a job or warm()); they stay until the process ends. */
   get started(): boolean {
@@ -235,7 +239,7 @@ export class ReadPool {
    */
   run(job: PoolJob, short?: (read: ArenaRead, at: number) => Error): Promise<PoolResult> {
     while (this.threads.length < this.size) this.threads.push(this.spawn());
-    this.jobsRun++;
+    this.jobs++;
     const id = this.nextJob++;
     return new Promise<PoolResult>((resolve, reject) => {
       this.waiting.push({ id, p: { req: job, short, resolve, reject } });
